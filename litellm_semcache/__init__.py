@@ -1,0 +1,52 @@
+"""litellm-semcache: a category-aware semantic cache for LiteLLM.
+
+    import litellm_semcache
+    litellm_semcache.install()          # litellm.completion / acompletion now use the cache
+
+Importing the package has no side effects; ``install()`` loads the policy, the embedding model
+and the store, and sets ``litellm.cache``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Mapping
+
+from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode, load_settings
+from litellm_semcache.errors import ConfigError, SemcacheError, StoreError
+
+if TYPE_CHECKING:
+    from litellm_semcache.cache import Decision, SemanticCache
+
+__version__ = "0.1.0"
+__all__ = [
+    "install", "load_settings", "SemanticCache", "Decision", "CacheSettings", "CategoryPolicy",
+    "Mode", "ConfigError", "SemcacheError", "StoreError", "__version__",
+]
+
+
+def install(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] | None" = None
+            ) -> "SemanticCache":
+    """Build the cache and make it ``litellm.cache``.
+
+    ``config``: a YAML path, a :class:`CacheSettings`, a mapping, or None for
+    ``$SEMCACHE_CONFIG``, else ``./semcache.yaml``, else the built-in defaults.
+    Raises :class:`ConfigError` with the offending key on an invalid policy.
+    """
+    from litellm_semcache import litellm_glue
+    from litellm_semcache.cache import SemanticCache
+
+    settings = load_settings(config)
+    litellm_glue.configure_logging(settings)
+    engine = SemanticCache(settings)
+    litellm_glue.attach(engine)
+    return engine
+
+
+def __getattr__(name: str) -> Any:
+    # Heavy modules (LiteLLM, torch) load only when asked for.
+    if name in ("SemanticCache", "Decision"):
+        from litellm_semcache import cache
+
+        return getattr(cache, name)
+    raise AttributeError(f"module 'litellm_semcache' has no attribute {name!r}")

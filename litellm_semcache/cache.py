@@ -1,0 +1,438 @@
+"""The semantic cache engine: lookup and store of one request, independent of LiteLLM.
+
+Hot path of a miss: parse the request, categorise cheaply, probe the exact map, embed (memoised),
+search the category's in-memory index for the request's scope. Only a candidate that passes the
+threshold costs a document-store read, where expiry, scope and the guard are checked against the
+source of truth. Every failure inside the cache turns into a miss and is counted: a cache fault
+never fails a request.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping
+
+import structlog
+
+from litellm_semcache import guard
+from litellm_semcache.categories import Categorizer
+from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode, load_settings
+from litellm_semcache.embedding import MemoEmbedder, load_embedder
+from litellm_semcache.index import CategoryIndex, IndexParams
+from litellm_semcache.request import InvalidRequest, RequestView, view_request
+from litellm_semcache.stats import CategoryStats, StatsBook
+from litellm_semcache.storage import DiskcacheStore, Document, DocumentStore
+
+log = structlog.get_logger("litellm_semcache")
+
+HIT, MISS, BYPASS, SHADOW_HIT = "hit", "miss", "bypass", "shadow-hit"
+_PENDING_LIMIT = 4096
+
+
+@dataclass
+class Decision:
+    """What the cache decided for one request, and the policy in force (hit provenance)."""
+
+    outcome: str
+    reason: str
+    category: str | None = None
+    category_source: str | None = None
+    similarity: float | None = None
+    threshold: float | None = None
+    ttl_seconds: int | None = None
+    entry_id: str | None = None
+    latency_ms: float = 0.0
+    response: Any = None
+
+    @property
+    def served(self) -> bool:
+        return self.outcome == HIT
+
+    def as_dict(self) -> dict[str, Any]:
+        fields = asdict(self)
+        fields.pop("response")
+        return fields
+
+
+@dataclass(slots=True)
+class _Entry:
+    id: str
+    category: str
+    scope: str
+    label: int
+    created_at: float
+    expires_at: float
+
+
+class SemanticCache:
+    """Category-aware semantic cache. Thread-safe; one instance per process."""
+
+    def __init__(
+        self,
+        settings: CacheSettings | None = None,
+        *,
+        embedder: MemoEmbedder | None = None,
+        store: DocumentStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings or load_settings(None)
+        self.embedder = embedder or load_embedder(self.settings.embedding)
+        self._store = store or DiskcacheStore(self.settings.store.path,
+                                              self.settings.store.size_limit_mb)
+        self._clock = clock
+        self._categorizer = Categorizer(self.settings, self.embedder)
+        self._categorizer.warm_up()
+        self._params = IndexParams(
+            dim=self.embedder.dim, m=self.settings.index.m,
+            ef_construction=self.settings.index.ef_construction,
+            ef_search=self.settings.index.ef_search,
+            initial_capacity=self.settings.index.initial_capacity,
+        )
+        self._indexes: dict[str, CategoryIndex] = {}
+        self._entries: dict[str, _Entry] = {}  # document id -> entry; also the exact fast path
+        self._by_label: dict[int, _Entry] = {}
+        self._lru: dict[str, OrderedDict[str, None]] = {}
+        self._expiry: list[tuple[float, int]] = []
+        self._labels = itertools.count(1)
+        self._pending: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
+        self._lock = threading.RLock()
+        self.stats = StatsBook()
+        self._rebuild()
+
+    # ------------------------------------------------------------------ lookup
+
+    def lookup(self, request: Mapping[str, Any], *, upstream_key: str | None = None) -> Decision:
+        """Decide hit / miss / bypass for one request. Never raises."""
+        started = time.perf_counter()
+        try:
+            decision = self._lookup(request, upstream_key, started)
+        except Exception as exc:  # noqa: BLE001 - fail open, always
+            decision = self._fail_open("lookup", exc, started)
+        decision.latency_ms = (time.perf_counter() - started) * 1000
+        if decision.outcome != BYPASS and decision.latency_ms > self.settings.lookup_deadline_ms:
+            decision = Decision(MISS, "deadline", category=decision.category,
+                                latency_ms=decision.latency_ms)
+            self._count(decision.category).fail_opens += 1
+        self._record(decision)
+        return decision
+
+    def _lookup(self, request: Mapping[str, Any], upstream_key: str | None,
+                started: float) -> Decision:
+        try:
+            view = view_request(request, upstream_key=upstream_key)
+            category, source = self._categorizer.without_embedding(view)
+        except InvalidRequest as exc:
+            return Decision(BYPASS, f"invalid_request: {exc}")
+        skip = self._bypass_reason(view)
+        if skip:
+            return Decision(BYPASS, skip, category=category, category_source=source or None)
+        exact = self._exact_candidate(view, category)
+        if exact is not None:
+            return exact
+        vector = self.embedder.embed_one(view.prompt or "")
+        if category is None:
+            category, source = self._categorizer.by_embedding(vector)
+        policy = self.settings.policy(category)
+        decision = Decision(MISS, "no_candidate", category=category, category_source=source,
+                            threshold=policy.similarity_threshold, ttl_seconds=policy.ttl_seconds)
+        if policy.mode is Mode.OFF:
+            decision.outcome, decision.reason = BYPASS, "mode_off"
+            return decision
+        self._remember_miss(view, category, source, started)
+        index = self._indexes.get(category)
+        nearest = index.nearest(view.scope, vector) if index is not None else None
+        if nearest is None:
+            return decision
+        label, decision.similarity = nearest
+        if decision.similarity < policy.similarity_threshold:
+            decision.reason = "below_threshold"
+            return decision
+        return self._verify(view, policy, decision, self._by_label.get(label))
+
+    def _bypass_reason(self, view: RequestView) -> str | None:
+        if view.prompt is None:
+            return view.bypass_reason or "no_prompt"
+        if len(view.prompt) > self.settings.max_prompt_chars:
+            return "prompt_too_long"
+        if view.controls.no_cache:
+            return "no-cache"
+        return None
+
+    def _exact_candidate(self, view: RequestView, category: str | None) -> Decision | None:
+        """Serve an identical prompt without embedding it, when the policy allows."""
+        entry = self._entries.get(view.exact_key)
+        if entry is None or (category is not None and entry.category != category):
+            return None
+        policy = self.settings.policy(entry.category)
+        if policy.mode is Mode.OFF:
+            return None
+        decision = Decision(MISS, "exact", category=entry.category, category_source="exact",
+                            similarity=1.0, threshold=policy.similarity_threshold,
+                            ttl_seconds=policy.ttl_seconds)
+        verified = self._verify(view, policy, decision, entry)
+        return verified if verified.outcome != MISS else None
+
+    def _verify(self, view: RequestView, policy: CategoryPolicy, decision: Decision,
+                entry: _Entry | None) -> Decision:
+        """Check the candidate against the document store, the clock and the guard."""
+        now = self._clock()
+        if entry is None or entry.scope != view.scope:
+            decision.reason = "index_out_of_sync"
+            return decision
+        if entry.expires_at <= now or _older_than(entry, view.controls.s_maxage, now):
+            decision.reason = "expired"
+            if entry.expires_at <= now:
+                self._drop(entry, "expirations")
+            return decision
+        document = self._store.get(entry.id)
+        if document is None or document.scope != view.scope or document.expires_at <= now:
+            decision.reason = "document_missing"
+            self._drop(entry, None)  # never serve an index entry without its document
+            return decision
+        decision.entry_id = entry.id
+        if policy.guard and document.normalized != view.normalized:
+            rejected = guard.check(view.prompt or "", document.prompt)
+            if rejected:
+                decision.reason = f"guard:{rejected}"
+                self._count(decision.category).guard_rejections += 1
+                return decision
+        if policy.mode is Mode.SHADOW:
+            decision.outcome, decision.reason = SHADOW_HIT, "shadow"
+            return decision
+        decision.outcome = HIT
+        decision.reason = "exact" if document.normalized == view.normalized else "semantic"
+        decision.response = document.response
+        with self._lock:
+            lru = self._lru.get(entry.category)
+            if lru is not None and entry.id in lru:
+                lru.move_to_end(entry.id)
+        return decision
+
+    # ------------------------------------------------------------------ store
+
+    def store(self, request: Mapping[str, Any], response: Any, *,
+              upstream_key: str | None = None, ttl: float | None = None) -> Decision:
+        """Store an upstream answer for ``request``. Never raises; returns what it did."""
+        started = time.perf_counter()
+        try:
+            decision = self._store_answer(request, response, upstream_key, ttl)
+        except Exception as exc:  # noqa: BLE001 - a failed write is only a missed opportunity
+            decision = self._fail_open("store", exc, started)
+        decision.latency_ms = (time.perf_counter() - started) * 1000
+        return decision
+
+    def _store_answer(self, request: Mapping[str, Any], response: Any,
+                      upstream_key: str | None, ttl: float | None) -> Decision:
+        view = view_request(request, upstream_key=upstream_key)
+        if view.prompt is None or len(view.prompt) > self.settings.max_prompt_chars:
+            return Decision(BYPASS, "not_storable")
+        if view.controls.no_store:
+            return Decision(BYPASS, "no-store")
+        category, source = self._category_for_store(view)
+        policy = self.settings.policy(category)
+        ttl_seconds = self._effective_ttl(policy, view.controls.ttl if ttl is None else ttl)
+        if policy.mode is Mode.OFF or ttl_seconds <= 0:
+            return Decision(BYPASS, "mode_off" if policy.mode is Mode.OFF else "ttl_zero",
+                            category=category)
+        vector = self.embedder.embed_one(view.prompt)
+        now = self._clock()
+        document = Document(
+            id=view.exact_key, category=category, scope=view.scope, prompt=view.prompt,
+            normalized=view.normalized, vector=vector, response=response, created_at=now,
+            expires_at=now + ttl_seconds, model_group=view.model_group,
+        )
+        encoded_size = len(document.to_bytes())
+        if encoded_size > self.settings.max_response_bytes:
+            return Decision(BYPASS, "response_too_large", category=category)
+        self._insert(document, policy)
+        self._record_upstream_latency(view, category)
+        stats = self._count(category)
+        stats.stores += 1
+        return Decision("stored", "stored", category=category, category_source=source,
+                        ttl_seconds=int(ttl_seconds), entry_id=document.id)
+
+    def _category_for_store(self, view: RequestView) -> tuple[str, str]:
+        pending = self._pending.get(view.exact_key)
+        if pending is not None:
+            return pending[1], pending[2]
+        category, source = self._categorizer.without_embedding(view)
+        if category is None:
+            category, source = self._categorizer.by_embedding(
+                self.embedder.embed_one(view.prompt or ""))
+        return category, source
+
+    @staticmethod
+    def _effective_ttl(policy: CategoryPolicy, requested: float | None) -> float:
+        """A caller's ``ttl`` may shorten freely but lengthen only up to the category's cap."""
+        if requested is None:
+            return float(policy.ttl_seconds)
+        ceiling = max(policy.ttl_seconds, policy.ttl_cap or 0)
+        return float(min(requested, ceiling))
+
+    def _insert(self, document: Document, policy: CategoryPolicy) -> None:
+        with self._lock:
+            previous = self._entries.get(document.id)
+            if previous is not None:
+                self._forget(previous)
+            lru = self._lru.setdefault(document.category, OrderedDict())
+            while len(lru) >= policy.max_entries:
+                victim = self._entries[next(iter(lru))]
+                self._drop(victim, "evictions")
+            # The store is the source of truth: write it before the index can point at it.
+            self._store.put(document, document.expires_at - document.created_at)
+            self._index_entry(document)
+
+    def _index_entry(self, document: Document) -> None:
+        label = next(self._labels)
+        entry = _Entry(document.id, document.category, document.scope, label,
+                       document.created_at, document.expires_at)
+        index = self._indexes.get(document.category)
+        if index is None:
+            index = self._indexes[document.category] = CategoryIndex(self._params)
+        index.add(document.scope, label, document.vector)
+        self._entries[entry.id] = entry
+        self._by_label[label] = entry
+        self._lru.setdefault(entry.category, OrderedDict())[entry.id] = None
+        heapq.heappush(self._expiry, (entry.expires_at, label))
+        self._count(entry.category).entries += 1
+
+    # ------------------------------------------------------------------ maintenance
+
+    def sweep(self) -> int:
+        """Remove every expired entry from index and store; returns how many."""
+        removed = 0
+        now = self._clock()
+        with self._lock:
+            while self._expiry and self._expiry[0][0] <= now:
+                _, label = heapq.heappop(self._expiry)
+                entry = self._by_label.get(label)
+                if entry is not None and entry.expires_at <= now:
+                    self._drop(entry, "expirations")
+                    removed += 1
+        return removed
+
+    def flush(self, category: str | None = None) -> int:
+        """Delete every entry (of one category); returns how many."""
+        with self._lock:
+            victims = [e for e in self._entries.values() if category in (None, e.category)]
+            for entry in victims:
+                self._drop(entry, None)
+            return len(victims)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def stats_snapshot(self) -> dict[str, dict[str, Any]]:
+        return self.stats.snapshot()
+
+    def close(self) -> None:
+        self._store.close()
+
+    def _drop(self, entry: _Entry, counter: str | None) -> None:
+        with self._lock:
+            if self._entries.get(entry.id) is not entry:
+                return
+            self._forget(entry)
+            self._store.delete(entry.id)
+            if counter:
+                setattr(self._count(entry.category), counter,
+                        getattr(self._count(entry.category), counter) + 1)
+
+    def _forget(self, entry: _Entry) -> None:
+        """Remove an entry from every in-memory structure (the store is handled by callers)."""
+        del self._entries[entry.id]
+        self._by_label.pop(entry.label, None)
+        self._lru.get(entry.category, OrderedDict()).pop(entry.id, None)
+        index = self._indexes.get(entry.category)
+        if index is not None:
+            index.remove(entry.scope, entry.label)
+        self._count(entry.category).entries -= 1
+
+    def _rebuild(self) -> None:
+        """Load the index from the document store (the source of truth) at start."""
+        now = self._clock()
+        stale: list[str] = []
+        documents: list[Document] = []
+        for item in self._store.scan():
+            if isinstance(item, str):
+                stale.append(item)  # undecodable: never served, removed
+            elif (item.expires_at <= now or item.category not in self.settings.categories
+                  or item.vector.shape != (self.embedder.dim,)):
+                stale.append(item.id)
+            else:
+                documents.append(item)
+        for key in stale:
+            self._store.delete(key)
+        documents.sort(key=lambda doc: doc.created_at)
+        with self._lock:
+            for document in documents:
+                policy = self.settings.policy(document.category)
+                lru = self._lru.setdefault(document.category, OrderedDict())
+                if len(lru) >= policy.max_entries:
+                    self._drop(self._entries[next(iter(lru))], "evictions")
+                self._index_entry(document)
+        if documents or stale:
+            log.info("semcache.rebuilt", entries=len(documents), removed=len(stale))
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _count(self, category: str | None) -> CategoryStats:
+        return self.stats.of(category or "uncategorised")
+
+    def _remember_miss(self, view: RequestView, category: str, source: str, started: float) -> None:
+        with self._lock:
+            self._pending[view.exact_key] = (started, category, source)
+            while len(self._pending) > _PENDING_LIMIT:
+                self._pending.popitem(last=False)
+
+    def _record_upstream_latency(self, view: RequestView, category: str) -> None:
+        with self._lock:
+            pending = self._pending.pop(view.exact_key, None)
+        if pending is not None:
+            stats = self._count(category)
+            stats.upstream_ms_total += (time.perf_counter() - pending[0]) * 1000
+            stats.upstream_samples += 1
+
+    def _record(self, decision: Decision) -> None:
+        stats = self._count(decision.category)
+        stats.lookups += 1
+        if decision.outcome == HIT:
+            stats.hits += 1
+            stats.exact_hits += decision.reason == "exact"
+        elif decision.outcome == SHADOW_HIT:
+            stats.shadow_hits += 1
+            stats.miss_ms_total += decision.latency_ms
+        elif decision.outcome == MISS:
+            stats.misses += 1
+            stats.miss_ms_total += decision.latency_ms
+        else:
+            stats.bypasses += 1
+        stats.latencies_ms.append(decision.latency_ms)
+        log.info("semcache.decision", **_log_fields(decision))
+
+    def _fail_open(self, operation: str, exc: Exception, started: float) -> Decision:
+        self._count(None).fail_opens += 1
+        log.warning("semcache.fail_open", operation=operation, error=type(exc).__name__,
+                    detail=str(exc)[:200])
+        return Decision(MISS if operation == "lookup" else BYPASS, "fail_open",
+                        latency_ms=(time.perf_counter() - started) * 1000)
+
+
+def _older_than(entry: _Entry, max_age: float | None, now: float) -> bool:
+    return max_age is not None and now - entry.created_at > max_age
+
+
+def _log_fields(decision: Decision) -> dict[str, Any]:
+    fields = decision.as_dict()
+    if fields["similarity"] is not None:
+        fields["similarity"] = round(float(fields["similarity"]), 4)
+    fields["latency_ms"] = round(fields["latency_ms"], 3)
+    return fields
+
+
+__all__ = ["SemanticCache", "Decision", "HIT", "MISS", "BYPASS", "SHADOW_HIT"]

@@ -1,0 +1,250 @@
+"""Policy configuration: YAML file + environment overrides, validated into typed settings.
+
+One similarity scale everywhere: cosine similarity in [0, 1], higher = stricter. Values are
+validated at load time so that a typo or an out-of-range threshold is a clear error naming the
+key, never a silently disabled cache (the bug several peers shipped).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from litellm_semcache.errors import ConfigError
+
+DEFAULT_CATEGORY = "default"
+CONFIG_ENV_VAR = "SEMCACHE_CONFIG"
+LOCAL_CONFIG_FILE = "semcache.yaml"
+BUILTIN_DEFAULTS = Path(__file__).with_name("defaults.yaml")
+
+
+class Mode(str, Enum):
+    """What a category does with a candidate that passes every check."""
+
+    ON = "on"  # serve it
+    SHADOW = "shadow"  # record "would have hit", never serve
+    OFF = "off"  # neither look up nor store
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CategoryPolicy(_Strict):
+    """Per-category cache policy; bounds for the load policy live here too."""
+
+    similarity_threshold: float = Field(0.95, ge=0.0, le=1.0)
+    ttl_seconds: int = Field(3600, ge=0, description="absolute expiry; 0 = never store")
+    max_entries: int = Field(10_000, ge=1)
+    sensitive: bool = False
+    threshold_floor: float | None = Field(None, ge=0.0, le=1.0)
+    ttl_cap: int | None = Field(None, ge=0)
+    mode: Mode = Mode.ON
+    guard: bool = True
+    examples: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _bounds_are_consistent(self) -> "CategoryPolicy":
+        if self.threshold_floor is not None and self.threshold_floor > self.similarity_threshold:
+            raise ValueError(
+                f"threshold_floor ({self.threshold_floor}) must not exceed "
+                f"similarity_threshold ({self.similarity_threshold})"
+            )
+        if self.ttl_cap is not None and self.ttl_cap < self.ttl_seconds:
+            raise ValueError(
+                f"ttl_cap ({self.ttl_cap}) must not be below ttl_seconds ({self.ttl_seconds})"
+            )
+        return self
+
+
+class Rule(_Strict):
+    """Maps requests to a category by model/model group, regex or keywords (first match wins)."""
+
+    category: str
+    models: list[str] = Field(default_factory=list, description="fnmatch patterns")
+    regex: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _has_a_condition(self) -> "Rule":
+        if not (self.models or self.regex or self.keywords):
+            raise ValueError("a rule needs at least one of: models, regex, keywords")
+        return self
+
+
+class EmbeddingSettings(_Strict):
+    model: str | None = Field(
+        None, description="path or sentence-transformers name; None = bundled all-MiniLM-L6-v2"
+    )
+    backend: str = Field("auto", pattern="^(auto|onnx|torch)$")
+    memo_size: int = Field(1024, ge=0)
+    cache_dir: str | None = Field(None, description="where the ONNX export is kept")
+
+
+class StoreSettings(_Strict):
+    backend: str = Field("diskcache", pattern="^(diskcache)$")
+    path: str = ".semcache/store"
+    size_limit_mb: int = Field(4096, ge=1)
+
+
+class IndexSettings(_Strict):
+    m: int = Field(16, ge=4, le=128)
+    ef_construction: int = Field(100, ge=8)
+    ef_search: int = Field(64, ge=1)
+    initial_capacity: int = Field(1024, ge=16)
+
+
+class CacheSettings(BaseSettings):
+    """The whole policy. Environment variables override the file: ``SEMCACHE_<KEY>``, nested
+    keys joined with ``__`` (e.g. ``SEMCACHE_CATEGORIES__CHAT__TTL_SECONDS=60``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEMCACHE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    categories: dict[str, CategoryPolicy] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    centroid_min_similarity: float = Field(0.35, ge=0.0, le=1.0)
+    centroid_margin: float = Field(0.03, ge=0.0, le=1.0)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    lookup_deadline_ms: float = Field(250.0, gt=0)
+    max_prompt_chars: int = Field(8000, ge=1)
+    max_response_bytes: int = Field(1_000_000, ge=1)
+    log_prompts: bool = False
+    log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file so operators can override one value at deploy time.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _complete_categories(self) -> "CacheSettings":
+        if DEFAULT_CATEGORY not in self.categories:
+            # Strict by design: unknown traffic needs near-identical wording to hit.
+            self.categories = {**self.categories, DEFAULT_CATEGORY: CategoryPolicy(
+                similarity_threshold=0.97, ttl_seconds=3600, description="fallback; strict")}
+        for position, rule in enumerate(self.rules):
+            if rule.category not in self.categories:
+                raise ValueError(
+                    f"rules[{position}].category: unknown category {rule.category!r}"
+                    f"{_suggest(rule.category, self.categories)}; known: "
+                    f"{', '.join(sorted(self.categories))}"
+                )
+        return self
+
+    def policy(self, category: str) -> CategoryPolicy:
+        return self.categories.get(category) or self.categories[DEFAULT_CATEGORY]
+
+
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "categories": CategoryPolicy,
+    "rules": Rule,
+    "embedding": EmbeddingSettings,
+    "store": StoreSettings,
+    "index": IndexSettings,
+}
+
+
+def load_settings(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] | None" = None
+                  ) -> CacheSettings:
+    """Resolve a config argument the way ``install()`` documents it.
+
+    None -> file named by ``$SEMCACHE_CONFIG``, else ``./semcache.yaml``, else built-in defaults.
+    """
+    if isinstance(config, CacheSettings):
+        return config
+    if isinstance(config, Mapping):
+        return _validate(dict(config), source="<mapping>")
+    if config is None:
+        named = os.environ.get(CONFIG_ENV_VAR)
+        if named:
+            return _load_file(Path(named), source=f"${CONFIG_ENV_VAR}={named}")
+        local = Path(LOCAL_CONFIG_FILE)
+        if local.is_file():
+            return _load_file(local, source=str(local))
+        return _load_file(BUILTIN_DEFAULTS, source="built-in defaults")
+    return _load_file(Path(config), source=str(config))
+
+
+def _load_file(path: Path, *, source: str) -> CacheSettings:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path} (from {source})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return _validate(data, source=str(path))
+
+
+def _validate(data: dict[str, Any], *, source: str) -> CacheSettings:
+    try:
+        return CacheSettings(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: invalid config:\n" + _describe(exc, data)) from None
+
+
+def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            known = _known_keys(error["loc"][:-1])
+            message = f"unknown key{_suggest(str(error['loc'][-1]), known)}"
+        elif "input" in error and not isinstance(error["input"], (dict, list)):
+            message += f" (got {error['input']!r})"
+        lines.append(f"  - {key}: {message}")
+    return "\n".join(lines)
+
+
+def _known_keys(parent: tuple[Any, ...]) -> list[str]:
+    if not parent:
+        return list(CacheSettings.model_fields)
+    section = _SECTION_MODELS.get(str(parent[0]))
+    return list(section.model_fields) if section else []
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,15 @@
+"""Exceptions a user of litellm-semcache can catch."""
+
+from __future__ import annotations
+
+
+class SemcacheError(Exception):
+    """Base class for every error raised on purpose by litellm-semcache."""
+
+
+class ConfigError(SemcacheError, ValueError):
+    """The policy file or settings are invalid; the message names the offending key."""
+
+
+class StoreError(SemcacheError):
+    """The document store refused an operation (e.g. a pickled row was found)."""

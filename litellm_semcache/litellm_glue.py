@@ -1,0 +1,116 @@
+"""Plug the engine into LiteLLM's response cache (SDK, Router, and later the proxy).
+
+LiteLLM has no "custom" cache type. We build ``litellm.Cache`` with ``type="redis-semantic"``
+only for its key rules (the prompt is left out of LiteLLM's key, the tenant is put in) and hand
+it our backend; LiteLLM's key then serves as the parameter fingerprint of the request, because
+LiteLLM's sync path passes only ``messages``/``input``/``metadata`` to a backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from typing import Any
+
+import litellm
+import structlog
+from litellm.caching.base_cache import BaseCache
+
+from litellm_semcache.cache import SemanticCache
+from litellm_semcache.config import CacheSettings
+
+log = structlog.get_logger("litellm_semcache")
+SUPPORTED_CALL_TYPES = ["completion", "acompletion", "text_completion", "atext_completion"]
+
+
+class LiteLLMBackend(BaseCache):
+    """A LiteLLM cache backend over :class:`SemanticCache`. The first parameter of each method
+    must be named ``key``: LiteLLM's async path also passes ``cache_key=``."""
+
+    def __init__(self, engine: SemanticCache) -> None:
+        super().__init__(default_ttl=0)
+        self.engine = engine
+
+    def get_cache(self, key: str, **kwargs: Any) -> Any:
+        decision = self.engine.lookup(kwargs, upstream_key=key)
+        _annotate(kwargs, decision.as_dict())
+        return decision.response if decision.served else None
+
+    async def async_get_cache(self, key: str, **kwargs: Any) -> Any:
+        # Off the event loop (embedding is CPU work) and under a real deadline.
+        deadline = self.engine.settings.lookup_deadline_ms / 1000
+        try:
+            decision = await asyncio.wait_for(
+                asyncio.to_thread(self.engine.lookup, kwargs, upstream_key=key), deadline)
+        except asyncio.TimeoutError:
+            self.engine.stats.of("uncategorised").fail_opens += 1
+            log.warning("semcache.fail_open", operation="lookup", error="deadline")
+            return None
+        _annotate(kwargs, decision.as_dict())
+        return decision.response if decision.served else None
+
+    def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        self.engine.store(kwargs, value, upstream_key=key)
+
+    async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key)
+
+    async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
+        for key, value in cache_list:
+            await self.async_set_cache(key, value, **kwargs)
+
+    async def disconnect(self) -> None:
+        self.engine.close()
+
+    async def test_connection(self) -> dict[str, Any]:
+        return {"status": "success", "message": f"litellm-semcache, {len(self.engine)} entries"}
+
+    async def ping(self) -> bool:
+        return True
+
+    def flush_cache(self) -> None:
+        self.engine.flush()
+
+
+def _annotate(kwargs: dict[str, Any], decision: dict[str, Any]) -> None:
+    """Leave hit provenance in the request metadata (the proxy reads it for headers)."""
+    metadata = kwargs.get("metadata")
+    if isinstance(metadata, dict):
+        metadata["semcache"] = decision
+        if decision.get("similarity") is not None:
+            metadata["semantic-similarity"] = decision["similarity"]
+
+
+def attach(engine: SemanticCache) -> litellm.Cache:
+    """Make ``engine`` LiteLLM's response cache (``litellm.cache``)."""
+    backend = LiteLLMBackend(engine)
+    options: dict[str, Any] = {"supported_call_types": SUPPORTED_CALL_TYPES, "max_messages": None}
+    try:
+        cache = litellm.Cache(type="redis-semantic", _backend=backend, **options)
+    except TypeError:  # a LiteLLM without the private ``_backend`` argument
+        cache = litellm.Cache(type="local", **options)
+        cache.type = litellm.types.caching.LiteLLMCacheType.REDIS_SEMANTIC
+        cache.cache = backend
+    litellm.cache = cache
+    return cache
+
+
+def configure_logging(settings: CacheSettings) -> None:
+    """Give structlog a sane default (JSON lines on stderr) unless the application configured
+    it already."""
+    if structlog.is_configured():
+        return
+    level = logging.getLevelName(settings.log_level.upper())
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -1,0 +1,99 @@
+"""Per-category counters, and whether caching a category pays for itself.
+
+Break-even hit rate = miss cost / saved upstream latency: a category whose hit rate stays below
+it spends more time looking up than it saves. Miss cost is measured on real lookups (embedding
+included); saved latency is measured as the time between a miss and the store of its answer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+_RESERVOIR = 4096
+
+
+@dataclass
+class CategoryStats:
+    lookups: int = 0
+    hits: int = 0
+    exact_hits: int = 0
+    misses: int = 0
+    bypasses: int = 0
+    shadow_hits: int = 0
+    guard_rejections: int = 0
+    fail_opens: int = 0
+    stores: int = 0
+    evictions: int = 0
+    expirations: int = 0
+    entries: int = 0
+    miss_ms_total: float = 0.0
+    upstream_ms_total: float = 0.0
+    upstream_samples: int = 0
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_RESERVOIR))
+
+    @property
+    def hit_rate(self) -> float:
+        answered = self.hits + self.misses + self.shadow_hits
+        return self.hits / answered if answered else 0.0
+
+    @property
+    def miss_cost_ms(self) -> float | None:
+        misses = self.misses + self.shadow_hits
+        return self.miss_ms_total / misses if misses else None
+
+    @property
+    def saved_ms(self) -> float | None:
+        return self.upstream_ms_total / self.upstream_samples if self.upstream_samples else None
+
+    @property
+    def break_even_hit_rate(self) -> float | None:
+        if self.miss_cost_ms is None or not self.saved_ms:
+            return None
+        return min(1.0, self.miss_cost_ms / self.saved_ms)
+
+    def percentile_ms(self, q: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def snapshot(self) -> dict[str, Any]:
+        break_even = self.break_even_hit_rate
+        return {
+            "lookups": self.lookups, "hits": self.hits, "exact_hits": self.exact_hits,
+            "misses": self.misses, "bypasses": self.bypasses, "shadow_hits": self.shadow_hits,
+            "guard_rejections": self.guard_rejections, "fail_opens": self.fail_opens,
+            "stores": self.stores, "evictions": self.evictions, "expirations": self.expirations,
+            "entries": self.entries, "hit_rate": round(self.hit_rate, 4),
+            "miss_cost_ms": _round(self.miss_cost_ms), "saved_ms": _round(self.saved_ms),
+            "break_even_hit_rate": _round(break_even),
+            "pays_off": None if break_even is None else self.hit_rate >= break_even,
+            "lookup_p50_ms": _round(self.percentile_ms(0.5)),
+            "lookup_p99_ms": _round(self.percentile_ms(0.99)),
+        }
+
+
+class StatsBook:
+    """Thread-safe map category -> CategoryStats."""
+
+    def __init__(self) -> None:
+        self._by_category: dict[str, CategoryStats] = {}
+        self._lock = threading.Lock()
+
+    def of(self, category: str) -> CategoryStats:
+        stats = self._by_category.get(category)
+        if stats is None:
+            with self._lock:
+                stats = self._by_category.setdefault(category, CategoryStats())
+        return stats
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {name: stats.snapshot() for name, stats in sorted(self._by_category.items())}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

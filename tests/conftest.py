@@ -1,0 +1,51 @@
+"""Shared fixtures: one real embedding model per test session, a controllable clock."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from litellm_semcache.cache import SemanticCache  # noqa: E402
+from litellm_semcache.config import BUILTIN_DEFAULTS, CacheSettings, EmbeddingSettings, load_settings  # noqa: E402
+from litellm_semcache.embedding import MemoEmbedder, load_embedder  # noqa: E402
+from helpers import FakeClock  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MemoEmbedder:
+    return load_embedder(EmbeddingSettings())
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_cache(tmp_path: Path, embedder: MemoEmbedder, clock: FakeClock
+               ) -> Callable[..., SemanticCache]:
+    """Build a cache on the shipped policy, with per-test overrides and its own store."""
+    opened: list[SemanticCache] = []
+
+    def build(store_dir: Path | None = None, **overrides: Any) -> SemanticCache:
+        data = load_settings(BUILTIN_DEFAULTS).model_dump(mode="json")
+        for key, value in overrides.items():
+            if key == "categories":
+                for name, policy in value.items():
+                    data["categories"][name] = {**data["categories"].get(name, {}), **policy}
+            else:
+                data[key] = value
+        data["store"] = {"path": str(store_dir or tmp_path / "store")}
+        cache = SemanticCache(CacheSettings(**data), embedder=embedder, clock=clock)
+        opened.append(cache)
+        return cache
+
+    yield build
+    for cache in opened:
+        cache.close()

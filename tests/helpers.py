@@ -1,0 +1,27 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def chat(prompt: str, *, model: str = "gpt-test", system: str | None = None,
+         history: list[dict[str, str]] | None = None, **extra: Any) -> dict[str, Any]:
+    """LiteLLM-style request kwargs for one user prompt."""
+    messages: list[dict[str, Any]] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.extend(history or [])
+    messages.append({"role": "user", "content": prompt})
+    return {"model": model, "messages": messages, **extra}

@@ -1,0 +1,323 @@
+"""Engine behaviour with the real embedding model, real hnswlib and real diskcache."""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+
+import pytest
+
+from helpers import chat
+from litellm_semcache.cache import BYPASS, HIT, MISS, SHADOW_HIT
+
+ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": []}'}
+PARAPHRASE_CHAT = ("hi, how are you today?", "hello, how are you doing?")
+
+
+def test_paraphrase_hits_in_a_loose_category(make_cache):
+    cache = make_cache()
+    first = cache.lookup(chat(PARAPHRASE_CHAT[0]))
+    assert first.outcome == MISS and first.category == "chat"
+    cache.store(chat(PARAPHRASE_CHAT[0]), ANSWER)
+
+    second = cache.lookup(chat(PARAPHRASE_CHAT[1]))
+
+    assert second.outcome == HIT and second.reason == "semantic"
+    assert second.response == ANSWER
+    assert second.category == "chat" and second.threshold == 0.80
+    assert 0.80 <= second.similarity < 1.0
+
+
+def test_same_paraphrase_misses_in_a_strict_category(make_cache):
+    cache = make_cache()
+    strict = {"metadata": {"semcache_category": "legal"}}
+    cache.store(chat(PARAPHRASE_CHAT[0], **strict), ANSWER)
+
+    decision = cache.lookup(chat(PARAPHRASE_CHAT[1], **strict))
+
+    assert decision.outcome == MISS and decision.reason == "below_threshold"
+    assert decision.category == "legal" and decision.similarity < 0.96
+
+
+@pytest.mark.parametrize("stored, asked, reason", [
+    ("Please cancel my subscription", "Please don't cancel my subscription", "negation"),
+    ("What is the 2023 tax rate for freelancers?", "What is the 2024 tax rate for freelancers?", "number"),
+    ("Turn on dark mode in the settings app", "Turn off dark mode in the settings app", "antonym"),
+    ("Book a flight from Paris to London", "Book a flight from London to Paris", "entity_order"),
+])
+def test_guard_rejects_traps_that_pass_the_threshold(make_cache, stored, asked, reason):
+    cache = make_cache(categories={"chat": {"similarity_threshold": 0.80}})
+    tagged = {"metadata": {"semcache_category": "chat"}}
+    cache.store(chat(stored, **tagged), ANSWER)
+
+    decision = cache.lookup(chat(asked, **tagged))
+
+    assert decision.similarity >= 0.80, "the trap must pass the threshold for the guard to matter"
+    assert decision.outcome == MISS and decision.reason == f"guard:{reason}"
+    assert cache.stats_snapshot()["chat"]["guard_rejections"] == 1
+
+
+def test_guard_can_be_switched_off_per_category(make_cache):
+    cache = make_cache(categories={"chat": {"similarity_threshold": 0.80, "guard": False}})
+    tagged = {"metadata": {"semcache_category": "chat"}}
+    cache.store(chat("Please cancel my subscription", **tagged), ANSWER)
+
+    assert cache.lookup(chat("Please don't cancel my subscription", **tagged)).outcome == HIT
+
+
+def test_exact_repeat_is_served_without_embedding(make_cache, embedder, monkeypatch):
+    cache = make_cache()
+    cache.store(chat("Tell me a joke about cats"), ANSWER)
+    monkeypatch.setattr(embedder, "embed_one", lambda text: pytest.fail("embedded on exact path"))
+
+    decision = cache.lookup(chat("Tell  me a joke about cats "))
+
+    assert decision.outcome == HIT and decision.reason == "exact" and decision.similarity == 1.0
+
+
+def test_ttl_expiry_is_absolute_and_swept(make_cache, clock):
+    cache = make_cache(categories={"finance": {"ttl_seconds": 300}})
+    request = chat("What is the current price of Apple stock?")
+    cache.store(request, ANSWER)
+
+    clock.advance(299)
+    assert cache.lookup(request).outcome == HIT  # a hit never extends the lifetime
+    clock.advance(2)
+    expired = cache.lookup(chat("What's the current price of Apple stock?"))
+
+    assert expired.outcome == MISS
+    assert len(cache) == 0 and cache.sweep() == 0  # expired on read, already gone
+
+
+def test_sweep_removes_expired_entries_from_index_and_store(make_cache, clock):
+    cache = make_cache()
+    cache.store(chat("What is the current price of Apple stock?"), ANSWER)  # finance: 300 s
+    cache.store(chat("How do I merge two dictionaries in Python?"), ANSWER)  # code: 1 day
+    clock.advance(301)
+
+    assert cache.sweep() == 1
+    assert len(cache) == 1
+    assert cache.stats_snapshot()["finance"]["expirations"] == 1
+
+
+def test_ttl_zero_never_stores(make_cache):
+    cache = make_cache(categories={"chat": {"ttl_seconds": 0}})
+    stored = cache.store(chat("Tell me a joke"), ANSWER)
+    assert stored.outcome == BYPASS and stored.reason == "ttl_zero" and len(cache) == 0
+
+
+def test_caller_ttl_shortens_but_cannot_exceed_the_cap(make_cache, clock):
+    cache = make_cache(categories={"chat": {"ttl_seconds": 100, "ttl_cap": 200}})
+    cache.store(chat("Tell me a joke", cache={"ttl": 10_000}), ANSWER)
+    clock.advance(201)
+    assert cache.lookup(chat("Tell me a joke")).outcome == MISS
+
+
+def test_quota_evicts_least_recently_used_inside_the_category_only(make_cache):
+    cache = make_cache(categories={"chat": {"max_entries": 3}})
+    chat_tag = {"metadata": {"semcache_category": "chat"}}
+    code_tag = {"metadata": {"semcache_category": "code"}}
+    cache.store(chat("How do I sort a list in Python?", **code_tag), ANSWER)
+    topics = ["cats", "dogs", "owls", "bees"]
+    cache.store(chat(f"Tell me a fact about {topics[0]}", **chat_tag), ANSWER)
+    cache.store(chat(f"Tell me a fact about {topics[1]}", **chat_tag), ANSWER)
+    cache.store(chat(f"Tell me a fact about {topics[2]}", **chat_tag), ANSWER)
+    assert cache.lookup(chat(f"Tell me a fact about {topics[0]}", **chat_tag)).outcome == HIT  # now most recent
+
+    cache.store(chat(f"Tell me a fact about {topics[3]}", **chat_tag), ANSWER)
+
+    outcomes = {t: cache.lookup(chat(f"Tell me a fact about {t}", **chat_tag)).outcome for t in topics}
+    assert outcomes == {"cats": HIT, "dogs": MISS, "owls": HIT, "bees": HIT}
+    assert cache.lookup(chat("How do I sort a list in Python?", **code_tag)).outcome == HIT
+    assert cache.stats_snapshot()["chat"]["evictions"] == 1
+
+
+def test_survivors_stay_findable_after_heavy_eviction_and_expiry_churn(make_cache, clock, embedder):
+    """Regression guard for peers whose eviction wiped or corrupted the ANN index."""
+    limit = 40
+    cache = make_cache(categories={"chat": {"max_entries": limit, "ttl_seconds": 1000}})
+    tagged = {"metadata": {"semcache_category": "chat"}}
+    prompts = [f"Remind me about errand number {i} on my list of {i * 7 % 13} things" for i in range(300)]
+    vectors = embedder.embed(prompts)  # warm the memo in one batch
+    for prompt, vector in zip(prompts, vectors):
+        embedder._memo[prompt] = vector
+    for step, prompt in enumerate(prompts):
+        cache.store(chat(prompt, **tagged), {"answer": step})
+        clock.advance(7)  # entries older than 1000 s expire while the quota evicts the rest
+        if step % 50 == 49:
+            cache.sweep()
+
+    survivors = [p for p in prompts if cache.lookup(chat(p, **tagged)).outcome == HIT]
+    assert len(survivors) == len(cache) > 0
+    assert survivors == prompts[-len(survivors):]
+    for prompt in survivors:  # found through the vector index too, not only the exact map
+        index = cache._indexes["chat"]
+        view_vector = embedder.embed_one(prompt)
+        label, similarity = index.nearest(cache._entries[_exact_id(cache, prompt, tagged)].scope, view_vector)
+        assert similarity > 0.999 and cache._by_label[label].id == _exact_id(cache, prompt, tagged)
+
+
+def _exact_id(cache, prompt, tagged):
+    from litellm_semcache.request import view_request
+
+    return view_request(chat(prompt, **tagged)).exact_key
+
+
+@pytest.mark.parametrize("other", [
+    {"metadata": {"user_api_key_hash": "tenant-b"}},
+    {"metadata": {"user_api_key_team_id": "team-b"}},
+])
+def test_tenants_never_share_entries(make_cache, other):
+    cache = make_cache()
+    cache.store(chat("Tell me a joke", metadata={"user_api_key_hash": "tenant-a"}), ANSWER)
+
+    assert cache.lookup(chat("Tell me a joke", **other)).outcome == MISS
+    assert cache.lookup(chat("Tell me a joke", metadata={"user_api_key_hash": "tenant-a"})).outcome == HIT
+
+
+@pytest.mark.parametrize("variant", [
+    {"model": "another-model"},
+    {"system": "You answer in French."},
+    {"history": [{"role": "user", "content": "Let's talk about pirates"},
+                 {"role": "assistant", "content": "Arr!"}]},
+    {"temperature": 1.5},
+    {"tools": [{"type": "function", "function": {"name": "lookup"}}]},
+    {"response_format": {"type": "json_object"}},
+    {"stream": True},
+    {"cache": {"namespace": "other"}},
+])
+def test_compatibility_key_separates_requests_with_different_answers(make_cache, variant):
+    cache = make_cache()
+    cache.store(chat("Tell me a joke"), ANSWER)
+    assert cache.lookup(chat("Tell me a joke", **variant)).outcome == MISS
+
+
+@pytest.mark.parametrize("messages, reason", [
+    ([{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "1", "content": "42"}],
+     "last_turn_not_user"),
+    ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:x"}}]}],
+     "non_text_content"),
+    ([{"role": "user", "content": "   "}], "empty_prompt"),
+])
+def test_requests_without_text_bypass(make_cache, messages, reason):
+    decision = make_cache().lookup({"model": "m", "messages": messages})
+    assert decision.outcome == BYPASS and decision.reason == reason
+
+
+def test_restart_rebuilds_the_index_and_never_serves_stale_entries(make_cache, tmp_path, clock):
+    store_dir = tmp_path / "shared-store"
+    first = make_cache(store_dir=store_dir)
+    first.store(chat(PARAPHRASE_CHAT[0]), ANSWER)
+    first.store(chat("What is the current price of Apple stock?"), ANSWER)  # 300 s
+    first.close()
+    clock.advance(301)
+
+    second = make_cache(store_dir=store_dir)
+
+    assert len(second) == 1
+    assert second.lookup(chat(PARAPHRASE_CHAT[1])).outcome == HIT
+    assert second.lookup(chat("What is the current price of Apple stock?")).outcome == MISS
+
+
+def test_an_index_entry_whose_document_is_gone_is_never_served(make_cache):
+    cache = make_cache()
+    cache.store(chat("Tell me a joke"), ANSWER)
+    entry_id = next(iter(cache._entries))
+    cache._store.delete(entry_id)
+
+    decision = cache.lookup(chat("Tell me a joke please"))
+    assert decision.outcome == MISS and len(cache) == 0
+    assert cache.lookup(chat("Tell me a joke")).outcome == MISS
+
+
+def test_a_pickled_row_in_the_store_is_refused_not_executed(make_cache, tmp_path):
+    cache = make_cache()
+    cache.store(chat("Tell me a joke"), ANSWER)
+    cache.close()
+
+    class Boom:
+        def __reduce__(self):
+            return (pytest.fail, ("unpickled attacker data",))
+
+    db = sqlite3.connect(tmp_path / "store" / "cache.db")
+    db.execute("UPDATE Cache SET value = ?, mode = 4", (pickle.dumps(Boom()),))  # 4 = MODE_PICKLE
+    db.commit()
+    db.close()
+
+    reopened = make_cache()
+    assert len(reopened) == 0  # undecodable rows are dropped at start, never served
+    assert reopened.lookup(chat("Tell me a joke")).outcome == MISS
+
+
+def test_a_fault_inside_the_cache_is_a_miss_not_an_error(make_cache, monkeypatch):
+    cache = make_cache()
+    cache.store(chat("Tell me a joke"), ANSWER)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(cache._store, "get", broken)
+    monkeypatch.setattr(cache._store, "put", broken)
+
+    assert cache.lookup(chat("Tell me a joke")).reason == "fail_open"
+    assert cache.store(chat("Tell me another joke"), ANSWER).reason == "fail_open"
+    assert cache.stats_snapshot()["uncategorised"]["fail_opens"] == 2
+
+
+def test_shadow_mode_records_would_be_hits_without_serving(make_cache):
+    cache = make_cache(categories={"chat": {"mode": "shadow"}})
+    cache.store(chat(PARAPHRASE_CHAT[0]), ANSWER)
+
+    decision = cache.lookup(chat(PARAPHRASE_CHAT[1]))
+
+    assert decision.outcome == SHADOW_HIT and decision.response is None
+    assert cache.stats_snapshot()["chat"]["shadow_hits"] == 1
+
+
+def test_mode_off_neither_stores_nor_looks_up(make_cache):
+    cache = make_cache(categories={"chat": {"mode": "off"}})
+    assert cache.store(chat("Tell me a joke"), ANSWER).reason == "mode_off"
+    assert cache.lookup(chat("Tell me a joke")).outcome == BYPASS
+
+
+def test_no_cache_skips_lookup_and_no_store_skips_write(make_cache):
+    cache = make_cache()
+    assert cache.store(chat("Tell me a joke", cache={"no-store": True}), ANSWER).reason == "no-store"
+    cache.store(chat("Tell me a joke"), ANSWER)
+    assert cache.lookup(chat("Tell me a joke", cache={"no-cache": True})).reason == "no-cache"
+
+
+def test_invalid_cache_controls_bypass_with_a_clear_reason(make_cache):
+    decision = make_cache().lookup(chat("Tell me a joke", cache={"ttl": "soon"}))
+    assert decision.outcome == BYPASS and "cache.ttl must be a number" in decision.reason
+
+
+@pytest.mark.parametrize("request_kwargs, category, source", [
+    (chat("anything at all", metadata={"semcache_category": "legal"}), "legal", "metadata"),
+    (chat("anything at all", metadata={"tags": ["team-x", "semcache:medical"]}), "medical", "metadata"),
+    (chat("What is the NVDA share price?"), "finance", "rule"),
+    (chat("Why does my Rust borrow checker complain about this loop?"), "code", "centroid"),
+    (chat("What are the side effects of aspirin?"), "medical", "centroid"),
+    (chat("zxqv plorf"), "default", "default"),
+])
+def test_categorisation_cheapest_signal_first(make_cache, request_kwargs, category, source):
+    decision = make_cache().lookup(request_kwargs)
+    assert (decision.category, decision.category_source) == (category, source)
+
+
+def test_unknown_explicit_category_is_reported(make_cache):
+    decision = make_cache().lookup(chat("hi", metadata={"semcache_category": "sports"}))
+    assert decision.outcome == BYPASS and "unknown semcache category 'sports'" in decision.reason
+
+
+def test_stats_measure_break_even(make_cache):
+    cache = make_cache()
+    cache.lookup(chat("Tell me a joke"))
+    cache.store(chat("Tell me a joke"), ANSWER)
+    cache.lookup(chat("Tell me a joke"))
+
+    stats = cache.stats_snapshot()["chat"]
+    assert stats["hits"] == 1 and stats["misses"] == 1 and stats["hit_rate"] == 0.5
+    assert stats["miss_cost_ms"] > 0 and stats["saved_ms"] > 0
+    assert stats["break_even_hit_rate"] == pytest.approx(
+        min(1.0, stats["miss_cost_ms"] / stats["saved_ms"]), rel=0.01)

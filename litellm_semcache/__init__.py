@@ -17,6 +17,7 @@ from litellm_semcache.errors import ConfigError, SemcacheError, StoreError
 
 if TYPE_CHECKING:
     from litellm_semcache.cache import Decision, SemanticCache
+    from litellm_semcache.embedding import MemoEmbedder
 
 __version__ = "0.1.0"
 __all__ = [
@@ -25,12 +26,13 @@ __all__ = [
 ]
 
 
-def install(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] | None" = None
-            ) -> "SemanticCache":
+def install(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] | None" = None,
+            *, embedder: "MemoEmbedder | None" = None) -> "SemanticCache":
     """Build the cache and make it ``litellm.cache``.
 
     ``config``: a YAML path, a :class:`CacheSettings`, a mapping, or None for
     ``$SEMCACHE_CONFIG``, else ``./semcache.yaml``, else the built-in defaults.
+    ``embedder``: an already loaded model to share (tests, several caches in one process).
     Raises :class:`ConfigError` with the offending key on an invalid policy.
     """
     from litellm_semcache import litellm_glue
@@ -38,7 +40,7 @@ def install(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] 
 
     settings = load_settings(config)
     litellm_glue.configure_logging(settings)
-    engine = SemanticCache(settings)
+    engine = SemanticCache(settings, embedder=embedder)
     litellm_glue.attach(engine)
     return engine
 

@@ -98,7 +98,7 @@ FILLER = frozenset(
     "and or but so if then than as at by from into onto it's what's how's whats hows im i'm get "
     "got make use using used find out some any just also very much many mean means meaning "
     "difference between describe definition define best good proper correct recommended preferred "
-    "common standard".split()
+    "common standard have has had doing done".split()
 ) - NEGATIONS - QUANTIFIERS
 
 
@@ -220,7 +220,7 @@ def _scope(q: _Profile, c: _Profile) -> str | None:
     if q.quantifiers != c.quantifiers:
         return "quantifier"
     mine, theirs = set(q.content), set(c.content)
-    if mine != theirs and (mine < theirs or theirs < mine):
+    if mine and theirs and mine != theirs and (mine < theirs or theirs < mine):
         return "scope"
     return None
 
@@ -239,7 +239,8 @@ def _profile(text: str) -> _Profile:
         words=words,
         stems=frozenset(stems),
         content=tuple(s for w, s in zip(words, stems)
-                      if w not in FILLER and s not in FILLER and not _is_number(w)),
+                      if w not in FILLER and s not in FILLER and w not in TEMPORAL
+                      and not _is_number(w)),
         negations=sum(1 for w in words if w.replace("'", "") in NEGATIONS or w.endswith("n't")),
         numbers=numbers,
         entities=_entities_of(text, raw_words),
@@ -259,10 +260,13 @@ _DIRECTIONAL = frozenset(
 def _roles(words: tuple[str, ...], stems: tuple[str, ...]) -> frozenset[tuple[str, str]]:
     """(preposition, next word) pairs that fix who/what plays which role ("from A to B")."""
     directional = not _DIRECTIONAL.isdisjoint(words)
-    return frozenset(
-        (word, stems[i + 1]) for i, word in enumerate(words[:-1])
-        if (word in _ROLE_WORDS or (word == "to" and directional)) and stems[i + 1] not in FILLER
-    )
+    roles = set()
+    for i, word in enumerate(words):
+        if word in _ROLE_WORDS or (word == "to" and directional):
+            following = next((s for s in stems[i + 1:i + 4] if s not in FILLER), None)
+            if following:
+                roles.add((word, following))
+    return frozenset(roles)
 
 
 def _entities_of(text: str, raw_words: list[str]) -> tuple[str, ...]:

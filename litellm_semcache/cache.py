@@ -17,6 +17,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import structlog
 
 from litellm_semcache import guard
@@ -288,18 +289,25 @@ class SemanticCache:
             self._index_entry(document)
 
     def _index_entry(self, document: Document) -> None:
-        label = next(self._labels)
-        entry = _Entry(document.id, document.category, document.scope, label,
+        entry = self._remember(document)
+        self._index_for(document.category).add(document.scope, entry.label, document.vector)
+
+    def _remember(self, document: Document) -> _Entry:
+        """Book-keep a stored document (everything but its vector)."""
+        entry = _Entry(document.id, document.category, document.scope, next(self._labels),
                        document.created_at, document.expires_at)
-        index = self._indexes.get(document.category)
-        if index is None:
-            index = self._indexes[document.category] = CategoryIndex(self._params)
-        index.add(document.scope, label, document.vector)
         self._entries[entry.id] = entry
-        self._by_label[label] = entry
+        self._by_label[entry.label] = entry
         self._lru.setdefault(entry.category, OrderedDict())[entry.id] = None
-        heapq.heappush(self._expiry, (entry.expires_at, label))
+        heapq.heappush(self._expiry, (entry.expires_at, entry.label))
         self._count(entry.category).entries += 1
+        return entry
+
+    def _index_for(self, category: str) -> CategoryIndex:
+        index = self._indexes.get(category)
+        if index is None:
+            index = self._indexes[category] = CategoryIndex(self._params)
+        return index
 
     # ------------------------------------------------------------------ maintenance
 
@@ -357,7 +365,7 @@ class SemanticCache:
         """Load the index from the document store (the source of truth) at start."""
         now = self._clock()
         stale: list[str] = []
-        documents: list[Document] = []
+        by_category: dict[str, list[Document]] = {}
         for item in self._store.scan():
             if isinstance(item, str):
                 stale.append(item)  # undecodable: never served, removed
@@ -365,19 +373,24 @@ class SemanticCache:
                   or item.vector.shape != (self.embedder.dim,)):
                 stale.append(item.id)
             else:
-                documents.append(item)
+                by_category.setdefault(item.category, []).append(item)
+        with self._lock:
+            for category, documents in by_category.items():
+                documents.sort(key=lambda doc: doc.created_at)  # rebuilds the LRU order too
+                quota = self.settings.policy(category).max_entries  # the quota may have shrunk
+                stale.extend(doc.id for doc in documents[:-quota])
+                scopes: dict[str, list[tuple[int, np.ndarray]]] = {}
+                for document in documents[-quota:]:
+                    label = self._remember(document).label
+                    scopes.setdefault(document.scope, []).append((label, document.vector))
+                for scope, rows in scopes.items():
+                    self._index_for(category).add_many(
+                        scope, np.array([label for label, _ in rows], dtype=np.int64),
+                        np.vstack([vector for _, vector in rows]).astype(np.float32))
         for key in stale:
             self._store.delete(key)
-        documents.sort(key=lambda doc: doc.created_at)
-        with self._lock:
-            for document in documents:
-                policy = self.settings.policy(document.category)
-                lru = self._lru.setdefault(document.category, OrderedDict())
-                if len(lru) >= policy.max_entries:
-                    self._drop(self._entries[next(iter(lru))], "evictions")
-                self._index_entry(document)
-        if documents or stale:
-            log.info("semcache.rebuilt", entries=len(documents), removed=len(stale))
+        if self._entries or stale:
+            log.info("semcache.rebuilt", entries=len(self._entries), removed=len(stale))
 
     # ------------------------------------------------------------------ bookkeeping
 

@@ -164,6 +164,17 @@ class CategoryIndex:
             if isinstance(shard, _FlatShard) and len(shard) > self._params.flat_limit:
                 self._shards[scope] = self._promote(shard)
 
+    def add_many(self, scope: str, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Bulk insert (start-up rebuild): a large new scope is built as HNSW in one batch."""
+        with self._lock:
+            if scope not in self._shards and len(labels) > self._params.flat_limit:
+                shard = _HnswShard(self._params, max(self._params.initial_capacity, len(labels)))
+                shard.add_many(labels, vectors)
+                self._shards[scope] = shard
+                return
+        for label, vector in zip(labels, vectors):
+            self.add(scope, int(label), vector)
+
     def remove(self, scope: str, label: int) -> None:
         with self._lock:
             shard = self._shards.get(scope)

@@ -10,7 +10,8 @@ and the store, and sets ``litellm.cache``.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode, load_settings
 from litellm_semcache.errors import ConfigError, SemcacheError, StoreError
@@ -37,9 +38,10 @@ def install(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] 
     """
     from litellm_semcache import litellm_glue
     from litellm_semcache.cache import SemanticCache
+    from litellm_semcache.logs import configure_logging
 
     settings = load_settings(config)
-    litellm_glue.configure_logging(settings)
+    configure_logging(settings.log_level)
     engine = SemanticCache(settings, embedder=embedder)
     litellm_glue.attach(engine)
     return engine

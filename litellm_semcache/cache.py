@@ -14,8 +14,9 @@ import itertools
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import structlog
@@ -55,9 +56,11 @@ class Decision:
         return self.outcome == HIT
 
     def as_dict(self) -> dict[str, Any]:
-        fields = asdict(self)
-        fields.pop("response")
-        return fields
+        """Everything but the response (hit provenance for logs, metadata and headers)."""
+        return {name: getattr(self, name) for name in _DECISION_FIELDS}
+
+
+_DECISION_FIELDS = tuple(f.name for f in fields(Decision) if f.name != "response")
 
 
 @dataclass(slots=True)

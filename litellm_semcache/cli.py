@@ -17,7 +17,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="semcache", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-config", help="validate a policy file, print the effective policy")
-    check.add_argument("file", nargs="?", help="YAML policy (default: $SEMCACHE_CONFIG, ./semcache.yaml, built-in)")
+    check.add_argument("file", nargs="?",
+                       help="YAML policy (default: $SEMCACHE_CONFIG, ./semcache.yaml, built-in)")
     demo = commands.add_parser("demo", help="replay mixed prompts through litellm.completion with the cache")
     demo.add_argument("--requests", type=int, default=400)
     demo.add_argument("--upstream-ms", type=float, default=200.0, help="stand-in model latency")

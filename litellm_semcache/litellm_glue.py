@@ -9,9 +9,6 @@ LiteLLM's sync path passes only ``messages``/``input``/``metadata`` to a backend
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import sys
 from typing import Any
 
 import litellm
@@ -19,7 +16,6 @@ import structlog
 from litellm.caching.base_cache import BaseCache
 
 from litellm_semcache.cache import SemanticCache
-from litellm_semcache.config import CacheSettings
 
 log = structlog.get_logger("litellm_semcache")
 SUPPORTED_CALL_TYPES = ["completion", "acompletion", "text_completion", "atext_completion"]
@@ -95,22 +91,3 @@ def attach(engine: SemanticCache) -> litellm.Cache:
         cache.cache = backend
     litellm.cache = cache
     return cache
-
-
-def configure_logging(settings: CacheSettings) -> None:
-    """Give structlog a sane default (JSON lines on stderr) unless the application configured
-    it already."""
-    if structlog.is_configured():
-        return
-    level = logging.getLevelName(settings.log_level.upper())
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

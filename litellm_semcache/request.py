@@ -12,8 +12,9 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 # Request parameters that change the answer. LiteLLM's own cache key covers these too (and is
 # used instead when present, because LiteLLM's sync path hides them from the backend).

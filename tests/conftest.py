@@ -11,10 +11,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from helpers import FakeClock  # noqa: E402
+
 from litellm_semcache.cache import SemanticCache  # noqa: E402
 from litellm_semcache.config import BUILTIN_DEFAULTS, CacheSettings, EmbeddingSettings, load_settings  # noqa: E402
 from litellm_semcache.embedding import MemoEmbedder, load_embedder  # noqa: E402
-from helpers import FakeClock  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import pickle
 import sqlite3
 
 import pytest
-
 from helpers import chat
+
 from litellm_semcache.cache import BYPASS, HIT, MISS, SHADOW_HIT
 
 ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": []}'}
@@ -119,10 +119,10 @@ def test_quota_evicts_least_recently_used_inside_the_category_only(make_cache):
     code_tag = {"metadata": {"semcache_category": "code"}}
     cache.store(chat("How do I sort a list in Python?", **code_tag), ANSWER)
     topics = ["cats", "dogs", "owls", "bees"]
-    cache.store(chat(f"Tell me a fact about {topics[0]}", **chat_tag), ANSWER)
-    cache.store(chat(f"Tell me a fact about {topics[1]}", **chat_tag), ANSWER)
-    cache.store(chat(f"Tell me a fact about {topics[2]}", **chat_tag), ANSWER)
-    assert cache.lookup(chat(f"Tell me a fact about {topics[0]}", **chat_tag)).outcome == HIT  # now most recent
+    for topic in topics[:3]:
+        cache.store(chat(f"Tell me a fact about {topic}", **chat_tag), ANSWER)
+    # a hit makes "cats" the most recently used, so "dogs" is the least recently used
+    assert cache.lookup(chat(f"Tell me a fact about {topics[0]}", **chat_tag)).outcome == HIT
 
     cache.store(chat(f"Tell me a fact about {topics[3]}", **chat_tag), ANSWER)
 
@@ -153,11 +153,12 @@ def test_survivors_stay_findable_after_heavy_eviction_and_expiry_churn(make_cach
     for prompt in survivors:  # found through the vector index too, not only the exact map
         index = cache._indexes["chat"]
         view_vector = embedder.embed_one(prompt)
-        label, similarity = index.nearest(cache._entries[_exact_id(cache, prompt, tagged)].scope, view_vector)
-        assert similarity > 0.999 and cache._by_label[label].id == _exact_id(cache, prompt, tagged)
+        entry_id = _exact_id(prompt, tagged)
+        label, similarity = index.nearest(cache._entries[entry_id].scope, view_vector)
+        assert similarity > 0.999 and cache._by_label[label].id == entry_id
 
 
-def _exact_id(cache, prompt, tagged):
+def _exact_id(prompt, tagged):
     from litellm_semcache.request import view_request
 
     return view_request(chat(prompt, **tagged)).exact_key

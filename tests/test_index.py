@@ -4,7 +4,8 @@ shard kinds (exact matrix and hnswlib HNSW), and never returns another scope's v
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from litellm_semcache.index import CategoryIndex, IndexParams
 

@@ -122,7 +122,7 @@ class SemanticCache:
             decision = Decision(MISS, "deadline", category=decision.category,
                                 latency_ms=decision.latency_ms)
             self._count(decision.category).fail_opens += 1
-        self._record(decision)
+        self._record(decision, request)
         return decision
 
     def _lookup(self, request: Mapping[str, Any], upstream_key: str | None,
@@ -414,7 +414,7 @@ class SemanticCache:
             stats.upstream_ms_total += (time.perf_counter() - pending[0]) * 1000
             stats.upstream_samples += 1
 
-    def _record(self, decision: Decision) -> None:
+    def _record(self, decision: Decision, request: Mapping[str, Any]) -> None:
         stats = self._count(decision.category)
         stats.lookups += 1
         if decision.outcome == HIT:
@@ -429,7 +429,13 @@ class SemanticCache:
         else:
             stats.bypasses += 1
         stats.latencies_ms.append(decision.latency_ms)
-        log.info("semcache.decision", **_log_fields(decision))
+        fields = _log_fields(decision)
+        if self.settings.log_prompts:  # opt-in only: prompts may carry personal data
+            try:
+                fields["prompt"] = view_request(request).prompt
+            except InvalidRequest:
+                pass
+        log.info("semcache.decision", **fields)
 
     def _fail_open(self, operation: str, exc: Exception, started: float) -> Decision:
         self._count(None).fail_opens += 1

@@ -322,3 +322,62 @@ def test_stats_measure_break_even(make_cache):
     assert stats["miss_cost_ms"] > 0 and stats["saved_ms"] > 0
     assert stats["break_even_hit_rate"] == pytest.approx(
         min(1.0, stats["miss_cost_ms"] / stats["saved_ms"]), rel=0.01)
+
+
+def test_decision_logs_carry_no_secret_and_no_prompt_unless_configured(make_cache):
+    from structlog.testing import capture_logs
+
+    secret = "sk-live-SECRET-123"
+    request = chat("Tell me a joke about penguins", api_key=secret,
+                   metadata={"user_api_key": secret, "user_api_key_hash": "h"})
+    quiet = make_cache()
+    with capture_logs() as events:
+        quiet.lookup(request)
+        quiet.store(request, ANSWER)
+        quiet.lookup(request)
+    text = repr(events)
+    assert any(e["event"] == "semcache.decision" for e in events)
+    assert secret not in text and "penguins" not in text
+
+    verbose = make_cache(log_prompts=True)
+    with capture_logs() as events:
+        verbose.lookup(request)
+    assert "penguins" in repr(events) and secret not in repr(events)
+
+
+def test_a_lookup_over_its_deadline_is_a_miss(make_cache, embedder, monkeypatch):
+    import time as _time
+
+    cache = make_cache(lookup_deadline_ms=50)
+    cache.store(chat("Tell me a joke"), ANSWER)
+    real = embedder.embed_one
+    monkeypatch.setattr(embedder, "embed_one", lambda text: (_time.sleep(0.1), real(text))[1])
+
+    decision = cache.lookup(chat("Tell me a joke, please"))
+
+    assert decision.outcome == MISS and decision.reason == "deadline"
+    assert cache.stats_snapshot()["chat"]["fail_opens"] == 1
+
+
+def test_oversized_prompts_bypass_and_oversized_answers_are_not_stored(make_cache):
+    cache = make_cache(max_prompt_chars=100, max_response_bytes=5000)
+    assert cache.lookup(chat("x" * 101)).reason == "prompt_too_long"
+    too_big = {"timestamp": 1.0, "response": "y" * 10_000}
+    assert cache.store(chat("Tell me a joke"), too_big).reason == "response_too_large"
+    assert len(cache) == 0
+
+
+def test_restart_with_a_smaller_quota_keeps_the_newest_entries(make_cache, tmp_path, clock):
+    store_dir = tmp_path / "quota-store"
+    first = make_cache(store_dir=store_dir)
+    tagged = {"metadata": {"semcache_category": "chat"}}
+    for topic in ["cats", "dogs", "owls"]:
+        first.store(chat(f"Tell me a fact about {topic}", **tagged), ANSWER)
+        clock.advance(1)
+    first.close()
+
+    second = make_cache(store_dir=store_dir, categories={"chat": {"max_entries": 2}})
+
+    outcomes = [second.lookup(chat(f"Tell me a fact about {t}", **tagged)).outcome
+                for t in ["cats", "dogs", "owls"]]
+    assert outcomes == [MISS, HIT, HIT]

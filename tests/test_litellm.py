@@ -111,3 +111,22 @@ def test_config_from_env_var(tmp_path, monkeypatch):
     settings = load_settings(None)
     assert settings.categories["chat"].similarity_threshold == 0.7
     assert settings.categories["default"].similarity_threshold == 0.97  # strict fallback added
+
+
+def test_async_lookup_is_cut_off_at_the_deadline(installed, embedder, monkeypatch):
+    import time
+
+    installed.settings.lookup_deadline_ms = 100
+    real = embedder.embed_one
+    monkeypatch.setattr(embedder, "embed_one", lambda text: (time.sleep(0.5), real(text))[1])
+    backend = litellm.cache.cache
+
+    async def timed():
+        started = time.perf_counter()
+        value = await backend.async_get_cache(
+            "k", model="m", messages=[{"role": "user", "content": "a slow one"}])
+        return value, time.perf_counter() - started
+
+    value, elapsed = asyncio.run(timed())
+    assert value is None and elapsed < 0.4
+    assert installed.stats_snapshot()["uncategorised"]["fail_opens"] == 1

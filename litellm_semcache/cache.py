@@ -16,12 +16,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import structlog
 
-from litellm_semcache import guard
+from litellm_semcache import guard, snapshot
 from litellm_semcache.categories import Categorizer
 from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
@@ -96,6 +97,7 @@ class SemanticCache:
             ef_construction=self.settings.index.ef_construction,
             ef_search=self.settings.index.ef_search,
             initial_capacity=self.settings.index.initial_capacity,
+            flat_limit=self.settings.index.exact_search_limit,
         )
         self._indexes: dict[str, CategoryIndex] = {}
         self._entries: dict[str, _Entry] = {}  # document id -> entry; also the exact fast path
@@ -103,6 +105,7 @@ class SemanticCache:
         self._lru: dict[str, OrderedDict[str, None]] = {}
         self._expiry: list[tuple[float, int]] = []
         self._labels = itertools.count(1)
+        self._snapshot_dir = Path(self.settings.store.path) / "index-snapshot"
         self._pending: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
         self._lock = threading.RLock()
         self.stats = StatsBook()
@@ -295,9 +298,11 @@ class SemanticCache:
         entry = self._remember(document)
         self._index_for(document.category).add(document.scope, entry.label, document.vector)
 
-    def _remember(self, document: Document) -> _Entry:
+    def _remember(self, document: Document, label: int | None = None) -> _Entry:
         """Book-keep a stored document (everything but its vector)."""
-        entry = _Entry(document.id, document.category, document.scope, next(self._labels),
+        if label is None or label in self._by_label:
+            label = next(self._labels)
+        entry = _Entry(document.id, document.category, document.scope, label,
                        document.created_at, document.expires_at)
         self._entries[entry.id] = entry
         self._by_label[entry.label] = entry
@@ -342,6 +347,11 @@ class SemanticCache:
         return self.stats.snapshot()
 
     def close(self) -> None:
+        """Save index snapshots and close the store."""
+        try:
+            self.save_snapshot()
+        except Exception as exc:  # noqa: BLE001 - a missing snapshot only slows the next start
+            log.warning("semcache.snapshot_failed", error=type(exc).__name__, detail=str(exc)[:200])
         self._store.close()
 
     def _drop(self, entry: _Entry, counter: str | None) -> None:
@@ -364,8 +374,51 @@ class SemanticCache:
             index.remove(entry.scope, entry.label)
         self._count(entry.category).entries -= 1
 
+    def save_snapshot(self) -> int:
+        """Save the large (HNSW) shards so the next start loads instead of rebuilding them.
+        Called by ``close()``; safe to call periodically. Returns the number of shards saved."""
+        directory = self._snapshot_dir
+        groups: dict[tuple[str, str], dict[str, int]] = {}
+        saved: set[str] = set()
+        with self._lock:
+            for entry in self._entries.values():
+                groups.setdefault((entry.category, entry.scope), {})[entry.id] = entry.label
+            for category, index in self._indexes.items():
+                def save(scope: str, shard: Any, category: str = category) -> None:
+                    graph = snapshot.write_graph(directory, category, scope, shard.save)
+                    snapshot.write_meta(directory, category, scope,
+                                        groups.get((category, scope), {}), self.embedder.name)
+                    saved.add(graph.stem)
+                index.save_shards(save)
+            snapshot.remove_except(directory, saved)
+        return len(saved)
+
     def _rebuild(self) -> None:
-        """Load the index from the document store (the source of truth) at start."""
+        """Load the index at start: the document store is the source of truth, snapshots of
+        large shards only spare the graph construction."""
+        by_category, stale = self._scan_store()
+        snapshots = snapshot.read_all(self._snapshot_dir, self.embedder.name)
+        self._labels = itertools.count(1 + max(
+            (label for snap in snapshots.values() for label in snap.ids.values()), default=0))
+        with self._lock:
+            for category, documents in by_category.items():
+                documents.sort(key=lambda doc: doc.created_at)  # rebuilds the LRU order too
+                quota = self.settings.policy(category).max_entries  # the quota may have shrunk
+                stale.extend(doc.id for doc in documents[:-quota])
+                scopes: dict[str, list[tuple[_Entry, np.ndarray]]] = {}
+                for document in documents[-quota:]:
+                    saved = snapshots.get((category, document.scope))
+                    entry = self._remember(document, saved.ids.get(document.id) if saved else None)
+                    scopes.setdefault(document.scope, []).append((entry, document.vector))
+                for scope, rows in scopes.items():
+                    self._load_scope(category, scope, rows, snapshots.get((category, scope)))
+        for key in stale:
+            self._store.delete(key)
+        if self._entries or stale:
+            log.info("semcache.rebuilt", entries=len(self._entries), removed=len(stale),
+                     snapshots=len(snapshots))
+
+    def _scan_store(self) -> tuple[dict[str, list[Document]], list[str]]:
         now = self._clock()
         stale: list[str] = []
         by_category: dict[str, list[Document]] = {}
@@ -377,23 +430,21 @@ class SemanticCache:
                 stale.append(item.id)
             else:
                 by_category.setdefault(item.category, []).append(item)
-        with self._lock:
-            for category, documents in by_category.items():
-                documents.sort(key=lambda doc: doc.created_at)  # rebuilds the LRU order too
-                quota = self.settings.policy(category).max_entries  # the quota may have shrunk
-                stale.extend(doc.id for doc in documents[:-quota])
-                scopes: dict[str, list[tuple[int, np.ndarray]]] = {}
-                for document in documents[-quota:]:
-                    label = self._remember(document).label
-                    scopes.setdefault(document.scope, []).append((label, document.vector))
-                for scope, rows in scopes.items():
-                    self._index_for(category).add_many(
-                        scope, np.array([label for label, _ in rows], dtype=np.int64),
-                        np.vstack([vector for _, vector in rows]).astype(np.float32))
-        for key in stale:
-            self._store.delete(key)
-        if self._entries or stale:
-            log.info("semcache.rebuilt", entries=len(self._entries), removed=len(stale))
+        return by_category, stale
+
+    def _load_scope(self, category: str, scope: str, rows: list[tuple[_Entry, np.ndarray]],
+                    saved: snapshot.ShardSnapshot | None) -> None:
+        index = self._index_for(category)
+        labels = np.array([entry.label for entry, _ in rows], dtype=np.int64)
+        vectors = np.vstack([vector for _, vector in rows]).astype(np.float32)
+        if saved is not None:
+            try:
+                index.load_shard(scope, saved.graph, labels, vectors)
+                return
+            except Exception as exc:  # noqa: BLE001 - an unusable snapshot means "rebuild"
+                log.warning("semcache.snapshot_ignored", category=category, reason=str(exc)[:200])
+                index.discard(scope)
+        index.add_many(scope, labels, vectors)
 
     # ------------------------------------------------------------------ bookkeeping
 

@@ -112,6 +112,8 @@ class IndexSettings(_Strict):
     ef_construction: int = Field(100, ge=8)
     ef_search: int = Field(64, ge=1)
     initial_capacity: int = Field(1024, ge=16)
+    exact_search_limit: int = Field(
+        1024, ge=1, description="scopes up to this size are searched exactly, larger ones by HNSW")
 
 
 class CacheSettings(BaseSettings):

@@ -15,7 +15,9 @@ entry unfindable.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import hnswlib
@@ -98,6 +100,36 @@ class _HnswShard:
     def __len__(self) -> int:
         return self._live
 
+    @classmethod
+    def load(cls, params: IndexParams, path: Path, live: set[int]) -> "_HnswShard":
+        """Load a saved graph and delete the labels that are no longer ``live``."""
+        shard = cls.__new__(cls)
+        shard._params = params
+        shard._index = hnswlib.Index(space="cosine", dim=params.dim)
+        shard._index.load_index(str(path), allow_replace_deleted=True)
+        shard._index.set_ef(params.ef_search)
+        shard._index.set_num_threads(1)
+        saved = set(int(label) for label in shard._index.get_ids_list())
+        for label in saved - live:
+            try:
+                shard._index.mark_deleted(label)
+            except RuntimeError:
+                pass  # already deleted when it was saved
+        shard._live_labels = saved & live
+        shard._live = len(shard._live_labels)
+        shard._deleted = shard._index.get_current_count() - shard._live
+        return shard
+
+    def save(self, path: Path) -> None:
+        self._index.save_index(str(path))
+
+    def loaded_labels(self) -> set[int]:
+        """Labels live when the graph was loaded (hnswlib also lists deleted ones)."""
+        return self._live_labels
+
+    def vectors_of(self, labels: np.ndarray) -> np.ndarray:
+        return np.asarray(self._index.get_items(labels), dtype=np.float32)
+
     def add_many(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         self._ensure_room(len(labels))
         self._index.add_items(vectors, labels, num_threads=2)
@@ -174,6 +206,37 @@ class CategoryIndex:
                 return
         for label, vector in zip(labels, vectors):
             self.add(scope, int(label), vector)
+
+    def load_shard(self, scope: str, path: Path, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Adopt a saved HNSW graph for ``scope`` holding exactly ``labels`` -> ``vectors``.
+
+        Saved labels that are not in ``labels`` are deleted, missing ones are added. A saved
+        vector that differs from the document's raises: the caller rebuilds instead, so a stale
+        graph can never point a label at another document's answer.
+        """
+        shard = _HnswShard.load(self._params, path, set(int(label) for label in labels))
+        held = shard.loaded_labels()
+        present = np.array([label in held for label in labels.tolist()], dtype=bool)
+        if present.any():
+            stored = np.asarray(shard.vectors_of(labels[present]), dtype=np.float32)
+            expected = vectors[present] / np.linalg.norm(vectors[present], axis=1, keepdims=True)
+            if float(np.min(np.sum(stored * expected, axis=1))) < 0.999:
+                raise ValueError("snapshot vectors do not match the stored documents")
+        with self._lock:
+            self._shards[scope] = shard
+        for label, vector in zip(labels[~present], vectors[~present]):
+            self.add(scope, int(label), vector)
+
+    def discard(self, scope: str) -> None:
+        with self._lock:
+            self._shards.pop(scope, None)
+
+    def save_shards(self, save: "Callable[[str, _HnswShard], None]") -> None:
+        """Hand every HNSW shard to ``save`` (small exact shards are cheaper to rebuild)."""
+        with self._lock:
+            for scope, shard in self._shards.items():
+                if isinstance(shard, _HnswShard):
+                    save(scope, shard)
 
     def remove(self, scope: str, label: int) -> None:
         with self._lock:

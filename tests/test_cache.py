@@ -7,8 +7,11 @@ import sqlite3
 
 import pytest
 from helpers import chat
+from structlog.testing import capture_logs
 
 from litellm_semcache.cache import BYPASS, HIT, MISS, SHADOW_HIT
+from litellm_semcache.request import view_request
+from litellm_semcache.storage import DiskcacheStore
 
 ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": []}'}
 PARAPHRASE_CHAT = ("hi, how are you today?", "hello, how are you doing?")
@@ -159,8 +162,6 @@ def test_survivors_stay_findable_after_heavy_eviction_and_expiry_churn(make_cach
 
 
 def _exact_id(prompt, tagged):
-    from litellm_semcache.request import view_request
-
     return view_request(chat(prompt, **tagged)).exact_key
 
 
@@ -325,8 +326,6 @@ def test_stats_measure_break_even(make_cache):
 
 
 def test_decision_logs_carry_no_secret_and_no_prompt_unless_configured(make_cache):
-    from structlog.testing import capture_logs
-
     secret = "sk-live-SECRET-123"
     request = chat("Tell me a joke about penguins", api_key=secret,
                    metadata={"user_api_key": secret, "user_api_key_hash": "h"})
@@ -381,3 +380,62 @@ def test_restart_with_a_smaller_quota_keeps_the_newest_entries(make_cache, tmp_p
     outcomes = [second.lookup(chat(f"Tell me a fact about {t}", **tagged)).outcome
                 for t in ["cats", "dogs", "owls"]]
     assert outcomes == [MISS, HIT, HIT]
+
+
+def _snapshot_files(store_dir):
+    return sorted(p.suffix for p in (store_dir / "index-snapshot").iterdir())
+
+
+def test_restart_loads_saved_hnsw_graphs_and_reconciles_them_with_the_store(make_cache, tmp_path):
+    store_dir = tmp_path / "snap-store"
+    small_shards = {"index": {"exact_search_limit": 8, "initial_capacity": 16,
+                              "m": 16, "ef_construction": 100, "ef_search": 64}}
+    tagged = {"metadata": {"semcache_category": "chat"}}
+    prompts = [f"Remind me to water plant number {i} on the balcony" for i in range(30)]
+    first = make_cache(store_dir=store_dir, **small_shards)
+    for prompt in prompts:
+        first.store(chat(prompt, **tagged), {"answer": prompt})
+    first.close()
+    assert _snapshot_files(store_dir) == [".hnsw", ".json"]
+    removed = view_request(chat(prompts[3], **tagged)).exact_key
+    DiskcacheStore(store_dir).delete(removed)  # deleted while no process ran
+
+    with capture_logs() as events:
+        second = make_cache(store_dir=store_dir, **small_shards)
+
+    rebuilt = next(e for e in events if e["event"] == "semcache.rebuilt")
+    assert rebuilt["snapshots"] == 1 and not any("ignored" in e["event"] for e in events)
+    assert len(second) == 29
+    for prompt in prompts:
+        decision = second.lookup(chat(prompt, **tagged))
+        if prompt == prompts[3]:
+            assert decision.outcome == MISS
+        else:
+            assert decision.outcome == HIT and decision.response == {"answer": prompt}
+
+
+def test_a_snapshot_that_disagrees_with_the_store_is_ignored(make_cache, tmp_path):
+    import json as _json
+
+    store_dir = tmp_path / "bad-snap-store"
+    small_shards = {"index": {"exact_search_limit": 4, "initial_capacity": 16,
+                              "m": 16, "ef_construction": 100, "ef_search": 64}}
+    tagged = {"metadata": {"semcache_category": "chat"}}
+    prompts = [f"Tell me a story about a dragon named number {i}" for i in range(12)]
+    first = make_cache(store_dir=store_dir, **small_shards)
+    for prompt in prompts:
+        first.store(chat(prompt, **tagged), {"answer": prompt})
+    first.close()
+    meta_path = next((store_dir / "index-snapshot").glob("*.json"))
+    meta = _json.loads(meta_path.read_text())
+    ids = list(meta["ids"])
+    meta["ids"] = dict(zip(ids, list(meta["ids"].values())[::-1]))  # labels point at other answers
+    meta_path.write_text(_json.dumps(meta))
+
+    with capture_logs() as events:
+        second = make_cache(store_dir=store_dir, **small_shards)
+
+    assert any(e["event"] == "semcache.snapshot_ignored" for e in events)
+    for prompt in prompts:
+        decision = second.lookup(chat(prompt + "?", **tagged))
+        assert decision.outcome == HIT and decision.response == {"answer": prompt}

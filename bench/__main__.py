@@ -27,6 +27,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--vectors", choices=["mixed", "random"], default="mixed",
+                        help="stored vectors: mixtures of real embeddings, or random (worst case)")
     parser.add_argument("--smoke", action="store_true", help="1,000 entries, 20 queries")
     args = parser.parse_args()
     sizes, queries = ([1_000], 20) if args.smoke else (args.entries, args.queries)
@@ -34,11 +36,11 @@ def main() -> int:
     for entries in sizes:
         # A fresh process per size, so RSS per entry is not blurred by the previous run.
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            rows.append(pool.submit(lookup_cost.run, entries, queries).result())
-    table = Table(title="lookup cost (ms; one category, one scope, 384-d)")
+            rows.append(pool.submit(lookup_cost.run, entries, queries, args.vectors).result())
+    table = Table(title=f"lookup cost (ms; one category, one scope, 384-d, {args.vectors} vectors)")
     for column in ("entries", "miss p50 excl. embed", "miss p99 excl. embed", "miss p50 incl. embed",
-                   "miss p99 incl. embed", "exact hit p50", "semantic hit p50", "start-up s",
-                   "RAM B/entry", "disk B/entry"):
+                   "miss p99 incl. embed", "exact hit p50", "semantic hit p50", "recall",
+                   "start-up s (rebuild / snapshot)", "RAM B/entry", "disk B/entry"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
@@ -48,11 +50,13 @@ def main() -> int:
             f"{row['miss_including_embedding']['p99_ms']:.2f}",
             f"{row['hit_exact_fast_path']['p50_ms']:.3f}",
             f"{row['hit_semantic_including_embedding']['p50_ms']:.2f}",
-            f"{row['startup_rebuild_s']:.1f}", str(row["ram_bytes_per_entry"]),
+            f"{row['near_duplicate_recall']:.0%}",
+            f"{row['startup_rebuild_s']:.1f} / {row['startup_from_snapshot_s']:.1f}",
+            str(row["ram_bytes_per_entry"]),
             str(row["disk_bytes_per_entry"]))
     Console(width=160).print(table)
     RESULTS.mkdir(exist_ok=True)
-    name = "lookup_cost_smoke.json" if args.smoke else "lookup_cost.json"
+    name = "lookup_cost_smoke.json" if args.smoke else f"lookup_cost_{args.vectors}.json"
     payload = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.processor() or
                platform.machine(), "cpus": multiprocessing.cpu_count(), "results": rows}
     (RESULTS / name).write_text(json.dumps(payload, indent=2) + "\n")

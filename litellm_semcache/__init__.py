@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode, load_settings
-from litellm_semcache.errors import ConfigError, SemcacheError, StoreError
+from litellm_semcache.errors import ConfigError, InvalidRequest, SemcacheError, StoreError
 
 if TYPE_CHECKING:
     from litellm_semcache.cache import Decision, SemanticCache
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "install", "load_settings", "SemanticCache", "Decision", "CacheSettings", "CategoryPolicy",
-    "Mode", "ConfigError", "SemcacheError", "StoreError", "__version__",
+    "Mode", "ConfigError", "InvalidRequest", "SemcacheError", "StoreError", "__version__",
 ]
 
 
@@ -49,6 +49,10 @@ def install(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] 
 
 def __getattr__(name: str) -> Any:
     # Heavy modules (LiteLLM, torch) load only when asked for.
+    if name == "proxy_handler":  # `callbacks: litellm_semcache.proxy_handler` in the proxy YAML
+        from litellm_semcache import proxy
+
+        return proxy.handler()
     if name in ("SemanticCache", "Decision"):
         from litellm_semcache import cache
 

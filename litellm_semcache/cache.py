@@ -9,6 +9,7 @@ never fails a request.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import threading
@@ -26,8 +27,9 @@ from litellm_semcache import guard, snapshot
 from litellm_semcache.categories import Categorizer
 from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
+from litellm_semcache.errors import InvalidRequest
 from litellm_semcache.index import CategoryIndex, IndexParams
-from litellm_semcache.request import InvalidRequest, RequestView, view_request
+from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.stats import CategoryStats, StatsBook
 from litellm_semcache.storage import DiskcacheStore, Document, DocumentStore
 
@@ -49,6 +51,8 @@ class Decision:
     threshold: float | None = None
     ttl_seconds: int | None = None
     entry_id: str | None = None
+    model_group: str | None = None
+    deployment: str | None = None
     latency_ms: float = 0.0
     response: Any = None
 
@@ -113,6 +117,11 @@ class SemanticCache:
 
     # ------------------------------------------------------------------ lookup
 
+    def validate(self, request: Mapping[str, Any]) -> None:
+        """Raise :class:`InvalidRequest` for malformed cache controls or an unknown category
+        (the proxy turns it into HTTP 400 before the request is routed)."""
+        self._categorizer.without_embedding(view_request(request))
+
     def lookup(self, request: Mapping[str, Any], *, upstream_key: str | None = None) -> Decision:
         """Decide hit / miss / bypass for one request. Never raises."""
         started = time.perf_counter()
@@ -146,7 +155,8 @@ class SemanticCache:
             category, source = self._categorizer.by_embedding(vector)
         policy = self.settings.policy(category)
         decision = Decision(MISS, "no_candidate", category=category, category_source=source,
-                            threshold=policy.similarity_threshold, ttl_seconds=policy.ttl_seconds)
+                            threshold=policy.similarity_threshold, ttl_seconds=policy.ttl_seconds,
+                            model_group=view.model_group, deployment=view.deployment)
         if policy.mode is Mode.OFF:
             decision.outcome, decision.reason = BYPASS, "mode_off"
             return decision
@@ -180,7 +190,8 @@ class SemanticCache:
             return None
         decision = Decision(MISS, "exact", category=entry.category, category_source="exact",
                             similarity=1.0, threshold=policy.similarity_threshold,
-                            ttl_seconds=policy.ttl_seconds)
+                            ttl_seconds=policy.ttl_seconds, model_group=view.model_group,
+                            deployment=view.deployment)
         verified = self._verify(view, policy, decision, entry)
         return verified if verified.outcome != MISS else None
 
@@ -396,7 +407,13 @@ class SemanticCache:
     def _rebuild(self) -> None:
         """Load the index at start: the document store is the source of truth, snapshots of
         large shards only spare the graph construction."""
-        by_category, stale = self._scan_store()
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # 100k short-lived documents would trigger many full collections
+        try:
+            by_category, stale = self._scan_store()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         snapshots = snapshot.read_all(self._snapshot_dir, self.embedder.name)
         self._labels = itertools.count(1 + max(
             (label for snap in snapshots.values() for label in snap.ids.values()), default=0))
@@ -480,6 +497,9 @@ class SemanticCache:
         else:
             stats.bypasses += 1
         stats.latencies_ms.append(decision.latency_ms)
+        stats.latency_histogram.observe(decision.latency_ms)
+        if decision.similarity is not None:
+            stats.similarity_histogram.observe(decision.similarity)
         fields = _log_fields(decision)
         if self.settings.log_prompts:  # opt-in only: prompts may carry personal data
             try:

@@ -17,7 +17,8 @@ import numpy as np
 
 from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings, Rule
 from litellm_semcache.embedding import MemoEmbedder
-from litellm_semcache.request import InvalidRequest, RequestView
+from litellm_semcache.errors import InvalidRequest
+from litellm_semcache.request import RequestView
 
 
 @dataclass(frozen=True)

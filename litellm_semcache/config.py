@@ -139,6 +139,8 @@ class CacheSettings(BaseSettings):
     max_response_bytes: int = Field(1_000_000, ge=1)
     log_prompts: bool = False
     log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="own Prometheus endpoint")
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def settings_customise_sources(

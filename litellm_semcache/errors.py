@@ -13,3 +13,8 @@ class ConfigError(SemcacheError, ValueError):
 
 class StoreError(SemcacheError):
     """The document store refused an operation (e.g. a pickled row was found)."""
+
+
+class InvalidRequest(SemcacheError, ValueError):
+    """A request's cache controls or category are malformed; the message says which and why.
+    The proxy answers it with HTTP 400."""

@@ -128,7 +128,7 @@ class _HnswShard:
         return self._live_labels
 
     def vectors_of(self, labels: np.ndarray) -> np.ndarray:
-        return np.asarray(self._index.get_items(labels), dtype=np.float32)
+        return np.asarray(self._index.get_items(labels, return_type="numpy"), dtype=np.float32)
 
     def add_many(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         self._ensure_room(len(labels))
@@ -157,7 +157,7 @@ class _HnswShard:
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         labels = np.array(self._index.get_ids_list(), dtype=np.int64)
-        return labels, np.asarray(self._index.get_items(labels), dtype=np.float32)
+        return labels, np.asarray(self._index.get_items(labels, return_type="numpy"), dtype=np.float32)
 
     def _ensure_room(self, extra: int) -> None:
         # Grow before inserting: a batch that overflows capacity is half-inserted before it raises.

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from litellm_semcache.errors import InvalidRequest
+
 # Request parameters that change the answer. LiteLLM's own cache key covers these too (and is
 # used instead when present, because LiteLLM's sync path hides them from the backend).
 ANSWER_PARAMS = (
@@ -53,6 +55,7 @@ class RequestView:
     tenant: str
     model: str | None
     model_group: str | None
+    deployment: str | None  # model_info.id or api_base of the routed deployment (proxy/Router)
     explicit_category: str | None
     controls: CacheControls = field(default_factory=CacheControls)
     bypass_reason: str | None = None
@@ -61,10 +64,6 @@ class RequestView:
     def exact_key(self) -> str:
         """Key of the exact fast path and the document id: scope + normalised prompt."""
         return _digest(self.scope, self.normalized)
-
-
-class InvalidRequest(ValueError):
-    """A cache control value is malformed; the message says which and why."""
 
 
 def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) -> RequestView:
@@ -89,6 +88,7 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
         tenant=tenant,
         model=_str_or_none(kwargs.get("model")),
         model_group=_str_or_none(metadata.get("model_group")) or _str_or_none(kwargs.get("model")),
+        deployment=_deployment(kwargs, metadata),
         explicit_category=_explicit_category(metadata, kwargs),
         controls=controls,
         bypass_reason=bypass if not prompt else None,
@@ -154,6 +154,13 @@ def _metadata(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
         if isinstance(value, Mapping):
             merged.update(value)
     return merged
+
+
+def _deployment(kwargs: Mapping[str, Any], metadata: Mapping[str, Any]) -> str | None:
+    for info in (kwargs.get("model_info"), metadata.get("model_info")):
+        if isinstance(info, Mapping) and info.get("id"):
+            return str(info["id"])
+    return _str_or_none(kwargs.get("api_base")) or _str_or_none(metadata.get("api_base"))
 
 
 def _explicit_category(metadata: Mapping[str, Any], kwargs: Mapping[str, Any]) -> str | None:

@@ -7,12 +7,31 @@ included); saved latency is measured as the time between a miss and the store of
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 _RESERVOIR = 4096
+LATENCY_BUCKETS_MS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0)
+SIMILARITY_BUCKETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.98, 0.99, 1.0)
+
+
+@dataclass
+class Histogram:
+    """Fixed-bucket counts (one list increment per observation; exported by the metrics)."""
+
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
 
 
 @dataclass
@@ -33,6 +52,8 @@ class CategoryStats:
     upstream_ms_total: float = 0.0
     upstream_samples: int = 0
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_RESERVOIR))
+    latency_histogram: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS_MS))
+    similarity_histogram: Histogram = field(default_factory=lambda: Histogram(SIMILARITY_BUCKETS))
 
     @property
     def hit_rate(self) -> float:
@@ -93,6 +114,10 @@ class StatsBook:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {name: stats.snapshot() for name, stats in sorted(self._by_category.items())}
+
+    def items(self) -> list[tuple[str, CategoryStats]]:
+        with self._lock:
+            return sorted(self._by_category.items())
 
 
 def _round(value: float | None) -> float | None:

@@ -20,6 +20,7 @@ class StandInModel:
 
     def __init__(self, latency_ms: float = 0.0, port: int = 0) -> None:
         self.latency_ms = latency_ms
+        self.fail_streams = False  # True: streams break off with an error event mid-way
         self.calls = 0
         self.prompts: list[str] = []
         self._lock = threading.Lock()
@@ -112,6 +113,11 @@ def _handler_for(model: StandInModel) -> type[BaseHTTPRequestHandler]:
             ident = f"cmpl-{uuid.uuid4().hex[:12]}"
             words = text.split(" ")
             for position, word in enumerate(words):
+                if model.fail_streams and position == 2:
+                    self._event({"error": {"message": "stand-in failed mid-stream",
+                                           "type": "server_error"}})
+                    self.close_connection = True
+                    return
                 piece = word if position == 0 else " " + word
                 choice = ({"index": 0, "delta": {"role": "assistant", "content": piece},
                            "finish_reason": None} if chat else

@@ -1,0 +1,267 @@
+"""End to end through the real LiteLLM proxy process with `callbacks: litellm_semcache.proxy_handler`.
+
+One proxy (and one stand-in upstream that counts calls) serves the whole module; each test uses
+its own prompts so that tests stay independent.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import openai
+import pytest
+import yaml
+
+from litellm_semcache.testing import StandInModel
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+KEY_A, KEY_B = "sk-tenant-a-0123456789", "sk-tenant-b-0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    with StandInModel() as model:
+        yield model
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory, upstream):
+    litellm_bin = Path(sys.executable).with_name("litellm")
+    if not litellm_bin.exists():
+        pytest.fail("the litellm proxy is not installed: run scripts/bootstrap (proxy extra)")
+    workdir = tmp_path_factory.mktemp("proxy")
+    shutil.copy(Path(__file__).with_name("proxy_auth.py"), workdir / "proxy_auth.py")
+    config = yaml.safe_load((ROOT / "proxy.example.yaml").read_text())
+    for deployment in config["model_list"]:
+        deployment["litellm_params"]["api_base"] = upstream.url
+    config["general_settings"] = {"custom_auth": "proxy_auth.user_api_key_auth",
+                                  "master_key": f"sk-e2e-{secrets.token_hex(16)}"}
+    (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
+    port, metrics_port = _free_port(), _free_port()
+    env = {**os.environ, "SEMCACHE_CONFIG": str(ROOT / "config.example.yaml"),
+           "SEMCACHE_STORE__PATH": str(workdir / "store"), "SEMCACHE_METRICS_PORT": str(metrics_port),
+           "UPSTREAM_API_KEY": "sk-upstream-SECRET-value", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+           "HF_HUB_OFFLINE": "1", "LITELLM_LOG": "ERROR", "LITELLM_DONT_SHOW_FEEDBACK_BOX": "true"}
+    log_path = workdir / "proxy.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(litellm_bin), "--config", str(workdir / "proxy.yaml"), "--host", "127.0.0.1",
+             "--port", str(port)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"proxy exited:\n{log_path.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/health/liveliness", timeout=1) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"proxy did not start:\n{log_path.read_text()[-4000:]}")
+    yield {"base": base, "metrics": f"http://127.0.0.1:{metrics_port}/metrics", "log": log_path,
+           "store": workdir / "store"}
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def client(proxy, key: str = KEY_A) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{proxy['base']}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def metric(proxy, name: str, category: str) -> float:
+    with urllib.request.urlopen(proxy["metrics"], timeout=5) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith(f'{name}{{category="{category}"}}'):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def wait_for_store(proxy, category: str, before: float) -> None:
+    """LiteLLM writes the cache in a background task after answering."""
+    deadline = time.monotonic() + 10
+    while metric(proxy, "semcache_stores_total", category) <= before:
+        assert time.monotonic() < deadline, "the answer was never stored"
+        time.sleep(0.05)
+
+
+def chat(proxy, prompt: str, key: str = KEY_A, **kwargs):
+    raw = client(proxy, key).chat.completions.with_raw_response.create(
+        model="chat-small", messages=[{"role": "user", "content": prompt}], **kwargs)
+    return raw.parse(), raw.headers
+
+
+def test_paraphrase_is_served_from_the_cache_with_provenance_headers(proxy, upstream):
+    before, stores = upstream.calls, metric(proxy, "semcache_stores_total", "chat")
+    first, first_headers = chat(proxy, "hi, how are you today?")
+    assert first_headers["x-semcache"] == "miss" and first_headers["x-semcache-category"] == "chat"
+    wait_for_store(proxy, "chat", stores)
+
+    second, headers = chat(proxy, "hello, how are you doing?")
+
+    assert upstream.calls == before + 1
+    assert second.choices[0].message.content == "answer to: hi, how are you today?"
+    assert headers["x-semcache"] == "hit" and headers["x-semcache-reason"] == "semantic"
+    assert headers["x-semcache-category"] == "chat"
+    assert float(headers["x-semcache-similarity"]) >= float(headers["x-semcache-threshold"]) == 0.8
+    assert headers["x-semcache-ttl"] == "21600"
+    assert headers["x-semcache-model-group"] == "chat-small"
+    assert headers["x-semcache-deployment"] == "stand-in-a"
+    assert "x-litellm-cache-key" in headers
+
+
+def test_text_completions_are_cached_too(proxy, upstream):
+    stores = metric(proxy, "semcache_stores_total", "code")
+    completions = client(proxy).completions.with_raw_response
+    first = completions.create(model="chat-small", prompt="How do I merge two dictionaries in Python?")
+    assert first.headers["x-semcache"] == "miss"
+    wait_for_store(proxy, "code", stores)
+    before = upstream.calls
+
+    again = completions.create(model="chat-small", prompt="How can I merge two dictionaries in Python?")
+
+    assert again.headers["x-semcache"] == "hit" and upstream.calls == before
+    assert again.parse().choices[0].text == "answer to: How do I merge two dictionaries in Python?"
+
+
+def test_streams_are_stored_when_complete_and_replayed_as_streams(proxy, upstream):
+    stores = metric(proxy, "semcache_stores_total", "chat")
+    first = client(proxy).chat.completions.with_raw_response.create(
+        model="chat-small", stream=True, messages=[{"role": "user", "content": "Tell me a joke"}])
+    assert "".join(c.choices[0].delta.content or "" for c in first.parse() if c.choices) == \
+        "answer to: Tell me a joke"
+    wait_for_store(proxy, "chat", stores)
+    before = upstream.calls
+
+    replay = client(proxy).chat.completions.with_raw_response.create(
+        model="chat-small", stream=True, messages=[{"role": "user", "content": "Tell me a joke!"}])
+    chunks = list(replay.parse())
+
+    assert replay.headers["x-semcache"] == "hit" and upstream.calls == before
+    assert len(chunks) > 1
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
+        "answer to: Tell me a joke"
+
+
+def test_a_failed_stream_is_never_stored(proxy, upstream):
+    prompt = "Tell me a story about a lighthouse keeper"
+    upstream.fail_streams = True
+    try:
+        with pytest.raises(openai.APIError):
+            stream = client(proxy).chat.completions.create(
+                model="chat-small", stream=True, messages=[{"role": "user", "content": prompt}])
+            list(stream)
+    finally:
+        upstream.fail_streams = False
+    time.sleep(0.5)  # give a (wrong) background write the time it would need
+    before = upstream.calls
+
+    _, headers = chat(proxy, prompt, stream=False)
+    stream = client(proxy).chat.completions.create(
+        model="chat-small", stream=True, messages=[{"role": "user", "content": prompt}])
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+    assert text == f"answer to: {prompt}" and upstream.calls == before + 2
+
+
+def test_two_keys_never_share_an_entry(proxy, upstream):
+    stores = metric(proxy, "semcache_stores_total", "docs")
+    chat(proxy, "How do I configure webhooks?", key=KEY_A)
+    wait_for_store(proxy, "docs", stores)
+    before = upstream.calls
+
+    _, other_tenant = chat(proxy, "How do I configure webhooks?", key=KEY_B)
+    _, same_tenant = chat(proxy, "How do I configure webhooks?", key=KEY_A)
+
+    assert other_tenant["x-semcache"] == "miss" and same_tenant["x-semcache"] == "hit"
+    assert upstream.calls == before + 1
+
+
+def test_no_cache_and_no_store_controls(proxy, upstream):
+    stores = metric(proxy, "semcache_stores_total", "chat")
+    prompt = "What should I cook for dinner tonight?"
+    chat(proxy, prompt, extra_body={"cache": {"no-store": True}})
+    time.sleep(0.3)
+    assert metric(proxy, "semcache_stores_total", "chat") == stores
+    _, headers = chat(proxy, prompt)
+    assert headers["x-semcache"] == "miss"
+    wait_for_store(proxy, "chat", stores)
+    before = upstream.calls
+
+    _, skipped = chat(proxy, prompt, extra_body={"cache": {"no-cache": True}})
+
+    assert skipped["x-semcache"] == "bypass" and upstream.calls == before + 1
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"cache": {"ttl": "soon"}}, "cache.ttl must be a number"),
+    ({"cache": {"no-cache": "yes"}}, "cache.no-cache must be true or false"),
+    ({"metadata": {"semcache_category": "sports"}}, "unknown semcache category 'sports'"),
+])
+def test_invalid_controls_are_a_400_not_a_500(proxy, extra, message):
+    with pytest.raises(openai.BadRequestError) as error:
+        chat(proxy, "Tell me a joke", extra_body=extra)
+    assert message in str(error.value)
+
+
+def test_sensitive_category_does_not_serve_a_paraphrase(proxy, upstream):
+    stores = metric(proxy, "semcache_stores_total", "medical")
+    chat(proxy, "What are the symptoms of diabetes?")
+    wait_for_store(proxy, "medical", stores)
+    before = upstream.calls
+
+    answer, headers = chat(proxy, "What symptoms does diabetes cause?")
+
+    assert headers["x-semcache"] == "miss" and headers["x-semcache-category"] == "medical"
+    assert headers["x-semcache-reason"] == "below_threshold"
+    assert answer.choices[0].message.content == "answer to: What symptoms does diabetes cause?"
+    assert upstream.calls == before + 1
+
+
+def test_secrets_stay_out_of_logs_metrics_and_stored_documents(proxy):
+    chat(proxy, "Can you recommend a good book?")
+    time.sleep(0.5)
+    with urllib.request.urlopen(proxy["metrics"], timeout=5) as reply:
+        exposed = reply.read().decode()
+    stored = b"".join(p.read_bytes() for p in proxy["store"].rglob("*") if p.is_file())
+    for secret in ("sk-upstream-SECRET-value", KEY_A):
+        assert secret not in proxy["log"].read_text()
+        assert secret not in exposed
+        assert secret.encode() not in stored
+
+
+def test_a_cache_fault_mid_run_never_fails_a_request(proxy, upstream):
+    for name in ("cache.db", "cache.db-wal", "cache.db-shm"):  # corrupt the live store in place
+        path = proxy["store"] / name
+        if path.exists():
+            with open(path, "r+b") as db:
+                db.write(b"\0" * min(path.stat().st_size, 4096 * 16))
+    before = upstream.calls
+
+    answers = [chat(proxy, f"Tell me a fun fact about the number {n}") for n in range(3)]
+
+    assert [a.choices[0].message.content for a, _ in answers] == [
+        f"answer to: Tell me a fun fact about the number {n}" for n in range(3)]
+    assert upstream.calls == before + 3
+    assert sum(metric(proxy, "semcache_fail_opens_total", c) for c in
+               ("uncategorised", "chat", "default")) > 0

@@ -1,0 +1,111 @@
+"""Proxy glue without a proxy process: headers, 400s, the replaced-cache warning, metrics, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import litellm
+import pytest
+from fastapi import HTTPException
+from prometheus_client import CollectorRegistry, generate_latest
+from structlog.testing import capture_logs
+
+import litellm_semcache
+from litellm_semcache import cli, proxy
+from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
+from litellm_semcache.metrics import SemcacheCollector
+
+
+@pytest.fixture
+def engine(tmp_path: Path, embedder):
+    settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
+    settings.store.path = str(tmp_path / "store")
+    previous = litellm.cache
+    installed = litellm_semcache.install(settings, embedder=embedder)
+    yield installed
+    litellm.cache = previous
+    installed.close()
+
+
+def test_bad_controls_become_http_400(engine):
+    handler = proxy.SemcacheProxyHandler(engine)
+    data = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "cache": {"ttl": -1}}
+    with pytest.raises(HTTPException) as error:
+        asyncio.run(handler.async_pre_call_hook(None, None, data, "completion"))
+    assert error.value.status_code == 400 and "cache.ttl" in str(error.value.detail)
+
+
+def test_a_replaced_litellm_cache_is_reported_once(engine):
+    handler = proxy.SemcacheProxyHandler(engine)
+    litellm.cache = litellm.Cache(type="local")  # what `cache: true` after `callbacks` does
+    data = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    with capture_logs() as events:
+        asyncio.run(handler.async_pre_call_hook(None, None, data, "completion"))
+        asyncio.run(handler.async_pre_call_hook(None, None, data, "completion"))
+    warnings = [e for e in events if e["event"] == "semcache.replaced"]
+    assert len(warnings) == 1 and "cache: true" in warnings[0]["message"]
+
+
+def test_headers_describe_the_decision():
+    class Response:
+        _hidden_params = {"cache_hit": True}
+
+    decision = {"outcome": "hit", "reason": "semantic", "category": "chat", "similarity": 0.91234,
+                "threshold": 0.8, "ttl_seconds": 600, "model_group": "g", "deployment": "d"}
+    headers = proxy.response_headers({"metadata": {"semcache": decision}}, Response())
+    assert headers == {"x-semcache": "hit", "x-semcache-reason": "semantic",
+                       "x-semcache-category": "chat", "x-semcache-threshold": "0.8",
+                       "x-semcache-ttl": "600", "x-semcache-model-group": "g",
+                       "x-semcache-deployment": "d", "x-semcache-similarity": "0.9123"}
+    assert proxy.response_headers({}, Response())["x-semcache"] == "bypass"
+    Response._hidden_params = {}
+    assert proxy.response_headers({"metadata": {"semcache": decision}}, Response())["x-semcache"] == "miss"
+
+
+def test_metrics_expose_per_category_counters_and_histograms(engine):
+    request = {"model": "m", "messages": [{"role": "user", "content": "Tell me a joke"}]}
+    engine.lookup(request)
+    engine.store(request, {"timestamp": 1.0, "response": "{}"})
+    engine.lookup(request)
+    registry = CollectorRegistry()
+    registry.register(SemcacheCollector(engine))
+    text = generate_latest(registry).decode()
+    assert 'semcache_hits_total{category="chat"} 1.0' in text
+    assert 'semcache_misses_total{category="chat"} 1.0' in text
+    assert 'semcache_entries{category="chat"} 1.0' in text
+    assert 'semcache_lookup_latency_seconds_count{category="chat"} 2.0' in text
+    assert 'semcache_best_similarity_bucket{category="chat",le="1.0"} 1.0' in text
+    assert 'semcache_above_break_even{category="chat"}' in text
+
+
+def test_cli_warm_inspect_stats_flush(tmp_path, monkeypatch, capsys):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(BUILTIN_DEFAULTS.read_text() + f"\nstore:\n  path: {tmp_path / 'store'}\n"
+                      "log_level: warning\n")
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps(p) for p in [
+        {"prompt": "How do I reverse a list in Python?", "response": "Use reversed() or [::-1]."},
+        {"prompt": "What is the capital of France?", "response": "Paris.", "category": "docs"},
+    ]) + "\n")
+    previous = litellm.cache
+    try:
+        assert cli.main(["warm", str(pairs), "--config", str(policy)]) == 0
+    finally:
+        litellm.cache = previous
+    assert cli.main(["inspect", "how to reverse a python list", "--config", str(policy)]) == 0
+    assert "How do I reverse a list in Python?" in capsys.readouterr().out
+    assert cli.main(["stats", "--config", str(policy)]) == 0
+    out = capsys.readouterr().out
+    assert "code" in out and "docs" in out
+    assert cli.main(["flush", "--category", "docs", "--yes", "--config", str(policy)]) == 0
+    assert "deleted 1 entries" in capsys.readouterr().out
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text('{"prompt": "x"}\n')
+    assert cli.main(["warm", str(bad)]) == 2
+    assert "expected" in capsys.readouterr().err
+    assert cli.main(["stats", "--config", str(tmp_path / "missing.yaml")]) == 2

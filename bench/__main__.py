@@ -1,8 +1,9 @@
-"""``python -m bench``: run the benchmarks, print a table, write JSON under bench/results/.
+"""``python -m bench``: run the benchmarks, print tables, write JSON under bench/results/.
 
-    python -m bench                     # lookup cost at 10k and 100k entries
-    python -m bench --entries 1000000   # any sizes
-    python -m bench --smoke             # seconds-long run for CI
+    python -m bench                         # every suite, full size
+    python -m bench lookup --entries 1000000 --vectors random
+    python -m bench proxy --requests 500
+    python -m bench --smoke                 # seconds-long run of every suite, for CI
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -25,12 +28,24 @@ RESULTS = Path(__file__).parent / "results"
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("suite", nargs="?", choices=["all", "lookup", "proxy"], default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--vectors", choices=["mixed", "random"], default="mixed",
                         help="stored vectors: mixtures of real embeddings, or random (worst case)")
-    parser.add_argument("--smoke", action="store_true", help="1,000 entries, 20 queries")
+    parser.add_argument("--requests", type=int, default=200, help="proxy suite: requests per series")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if args.suite in ("all", "lookup"):
+        _lookup(args)
+    if args.suite in ("all", "proxy"):
+        _proxy(args)
+    return 0
+
+
+def _lookup(args: argparse.Namespace) -> None:
     sizes, queries = ([1_000], 20) if args.smoke else (args.entries, args.queries)
     rows = []
     for entries in sizes:
@@ -52,16 +67,33 @@ def main() -> int:
             f"{row['hit_semantic_including_embedding']['p50_ms']:.2f}",
             f"{row['near_duplicate_recall']:.0%}",
             f"{row['startup_rebuild_s']:.1f} / {row['startup_from_snapshot_s']:.1f}",
-            str(row["ram_bytes_per_entry"]),
-            str(row["disk_bytes_per_entry"]))
-    Console(width=160).print(table)
+            str(row["ram_bytes_per_entry"]), str(row["disk_bytes_per_entry"]))
+    Console(width=180).print(table)
+    _write("lookup_cost_smoke.json" if args.smoke else f"lookup_cost_{args.vectors}.json", rows)
+
+
+def _proxy(args: argparse.Namespace) -> None:
+    from bench import proxy_latency
+
+    results = proxy_latency.run(20 if args.smoke else args.requests)
+    table = Table(title="LiteLLM proxy latency, 0 ms upstream (client-side ms)")
+    for column in ("series", "p50", "p99", "n", "vs proxy without cache (p50)", "cache lookup p50"):
+        table.add_column(column, justify="left" if column == "series" else "right")
+    for name, row in results.items():
+        table.add_row(name, f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}", str(row["n"]),
+                      f"{row.get('vs_no_cache_proxy_p50', 1.0):.2f}x",
+                      f"{row['cache_lookup_p50_ms']:.3f}" if "cache_lookup_p50_ms" in row else "-")
+    Console(width=180).print(table)
+    _write("proxy_latency_smoke.json" if args.smoke else "proxy_latency.json", results)
+
+
+def _write(name: str, results: Any) -> None:
     RESULTS.mkdir(exist_ok=True)
-    name = "lookup_cost_smoke.json" if args.smoke else f"lookup_cost_{args.vectors}.json"
-    payload = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.processor() or
-               platform.machine(), "cpus": multiprocessing.cpu_count(), "results": rows}
+    payload = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               "machine": platform.processor() or platform.machine(),
+               "cpus": multiprocessing.cpu_count(), "results": results}
     (RESULTS / name).write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULTS / name}")
-    return 0
 
 
 if __name__ == "__main__":

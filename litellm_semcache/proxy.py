@@ -97,6 +97,8 @@ def response_headers(data: dict, response: Any) -> dict[str, str]:
             headers[header] = str(decision[key])
     if decision.get("similarity") is not None:
         headers["x-semcache-similarity"] = f"{decision['similarity']:.4f}"
+    if decision.get("latency_ms") is not None:
+        headers["x-semcache-lookup-ms"] = f"{decision['latency_ms']:.3f}"
     return headers
 
 

@@ -1,4 +1,5 @@
-"""A local OpenAI-compatible stand-in model for demos and tests.
+"""Local stand-ins for demos, tests and benchmarks: an OpenAI-compatible model, and a helper
+that runs the real LiteLLM proxy process on 127.0.0.1.
 
 It answers ``/v1/chat/completions`` and ``/v1/completions`` (streaming too) with
 ``"answer to: <last user prompt>"``, counts calls and can be slowed down, so a test can prove
@@ -7,12 +8,23 @@ that a hit never reached the model. It listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 
 class StandInModel:
@@ -153,3 +165,61 @@ def _completion(body: dict[str, Any], text: str, chat: bool) -> dict[str, Any]:
     return {"id": f"cmpl-{uuid.uuid4().hex[:12]}", "object": "text_completion",
             "created": int(time.time()), "model": body.get("model", "stand-in"),
             "choices": [{"index": 0, "finish_reason": "stop", "text": text}], "usage": usage}
+
+
+@dataclass(frozen=True)
+class RunningProxy:
+    base_url: str
+    log: Path
+    process: subprocess.Popen[bytes]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def litellm_proxy(config: dict[str, Any], workdir: Path, env: dict[str, str] | None = None,
+                  start_timeout: float = 120.0) -> Iterator[RunningProxy]:
+    """Run ``litellm --config`` with ``config`` on a free loopback port until the block ends."""
+    binary = Path(sys.executable).with_name("litellm")
+    if not binary.exists():
+        raise RuntimeError("the LiteLLM proxy is not installed (pip install 'litellm-semcache[proxy]')")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    quiet = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1", "LITELLM_LOG": "ERROR",
+             "LITELLM_DONT_SHOW_FEEDBACK_BOX": "true"}
+    log_path = workdir / "proxy.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(binary), "--config", str(workdir / "proxy.yaml"), "--host", "127.0.0.1",
+             "--port", str(port)], cwd=workdir, env={**os.environ, **quiet, **(env or {})},
+            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_live(base, process, log_path, start_timeout)
+        yield RunningProxy(base, log_path, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_until_live(base: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the proxy exited:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/health/liveliness", timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"the proxy did not start in {timeout:.0f} s:\n{log.read_text()[-4000:]}")

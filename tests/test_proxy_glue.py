@@ -53,12 +53,14 @@ def test_headers_describe_the_decision():
         _hidden_params = {"cache_hit": True}
 
     decision = {"outcome": "hit", "reason": "semantic", "category": "chat", "similarity": 0.91234,
-                "threshold": 0.8, "ttl_seconds": 600, "model_group": "g", "deployment": "d"}
+                "threshold": 0.8, "ttl_seconds": 600, "model_group": "g", "deployment": "d",
+                "latency_ms": 1.23456}
     headers = proxy.response_headers({"metadata": {"semcache": decision}}, Response())
     assert headers == {"x-semcache": "hit", "x-semcache-reason": "semantic",
                        "x-semcache-category": "chat", "x-semcache-threshold": "0.8",
                        "x-semcache-ttl": "600", "x-semcache-model-group": "g",
-                       "x-semcache-deployment": "d", "x-semcache-similarity": "0.9123"}
+                       "x-semcache-deployment": "d", "x-semcache-similarity": "0.9123",
+                       "x-semcache-lookup-ms": "1.235"}
     assert proxy.response_headers({}, Response())["x-semcache"] == "bypass"
     Response._hidden_params = {}
     assert proxy.response_headers({"metadata": {"semcache": decision}}, Response())["x-semcache"] == "miss"

@@ -6,12 +6,8 @@ its own prompts so that tests stay independent.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -20,17 +16,11 @@ import openai
 import pytest
 import yaml
 
-from litellm_semcache.testing import StandInModel
+from litellm_semcache.testing import StandInModel, free_port, litellm_proxy
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 KEY_A, KEY_B = "sk-tenant-a-0123456789", "sk-tenant-b-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +31,6 @@ def upstream():
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory, upstream):
-    litellm_bin = Path(sys.executable).with_name("litellm")
-    if not litellm_bin.exists():
-        pytest.fail("the litellm proxy is not installed: run scripts/bootstrap (proxy extra)")
     workdir = tmp_path_factory.mktemp("proxy")
     shutil.copy(Path(__file__).with_name("proxy_auth.py"), workdir / "proxy_auth.py")
     config = yaml.safe_load((ROOT / "proxy.example.yaml").read_text())
@@ -51,38 +38,13 @@ def proxy(tmp_path_factory, upstream):
         deployment["litellm_params"]["api_base"] = upstream.url
     config["general_settings"] = {"custom_auth": "proxy_auth.user_api_key_auth",
                                   "master_key": f"sk-e2e-{secrets.token_hex(16)}"}
-    (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
-    port, metrics_port = _free_port(), _free_port()
-    env = {**os.environ, "SEMCACHE_CONFIG": str(ROOT / "config.example.yaml"),
+    metrics_port = free_port()
+    env = {"SEMCACHE_CONFIG": str(ROOT / "config.example.yaml"),
            "SEMCACHE_STORE__PATH": str(workdir / "store"), "SEMCACHE_METRICS_PORT": str(metrics_port),
-           "UPSTREAM_API_KEY": "sk-upstream-SECRET-value", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-           "HF_HUB_OFFLINE": "1", "LITELLM_LOG": "ERROR", "LITELLM_DONT_SHOW_FEEDBACK_BOX": "true"}
-    log_path = workdir / "proxy.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [str(litellm_bin), "--config", str(workdir / "proxy.yaml"), "--host", "127.0.0.1",
-             "--port", str(port)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"proxy exited:\n{log_path.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/health/liveliness", timeout=1) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail(f"proxy did not start:\n{log_path.read_text()[-4000:]}")
-    yield {"base": base, "metrics": f"http://127.0.0.1:{metrics_port}/metrics", "log": log_path,
-           "store": workdir / "store"}
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+           "UPSTREAM_API_KEY": "sk-upstream-SECRET-value"}
+    with litellm_proxy(config, workdir, env) as running:
+        yield {"base": running.base_url, "metrics": f"http://127.0.0.1:{metrics_port}/metrics",
+               "log": running.log, "store": workdir / "store"}
 
 
 def client(proxy, key: str = KEY_A) -> openai.OpenAI:

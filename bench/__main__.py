@@ -3,6 +3,7 @@
     python -m bench                         # every suite, full size
     python -m bench lookup --entries 1000000 --vectors random
     python -m bench proxy --requests 500
+    python -m bench quality                 # labelled pairs: hit and false-hit rates
     python -m bench --smoke                 # seconds-long run of every suite, for CI
 """
 
@@ -28,7 +29,8 @@ RESULTS = Path(__file__).parent / "results"
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("suite", nargs="?", choices=["all", "lookup", "proxy"], default="all")
+    parser.add_argument("suite", nargs="?", choices=["all", "lookup", "proxy", "quality"],
+                        default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--vectors", choices=["mixed", "random"], default="mixed",
@@ -40,9 +42,31 @@ def main() -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if args.suite in ("all", "lookup"):
         _lookup(args)
+    if args.suite in ("all", "quality"):
+        _quality(args)
     if args.suite in ("all", "proxy"):
         _proxy(args)
     return 0
+
+
+def _quality(args: argparse.Namespace) -> None:
+    from bench import hit_quality
+
+    results = hit_quality.run()
+    table = Table(title=f"hit quality on {results['pairs']} labelled pairs (bench/data/pairs.jsonl)")
+    for column in ("policy", "hit rate (same-answer pairs)", "false-hit rate (different-answer)"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+
+    def add(name: str, row: dict[str, Any]) -> None:
+        table.add_row(name, f"{row['hit_rate']:.1%}", f"{row['false_hit_rate']:.1%}")
+
+    add("shipped per-category thresholds + guard", results["shipped"]["with_guard"])
+    add("shipped per-category thresholds, no guard", results["shipped"]["without_guard"])
+    for threshold, row in results["sweep"].items():
+        add(f"global {threshold} + guard", row["with_guard"])
+        add(f"global {threshold}, no guard", row["without_guard"])
+    Console(width=180).print(table)
+    _write("hit_quality_smoke.json" if args.smoke else "hit_quality.json", results)
 
 
 def _lookup(args: argparse.Namespace) -> None:

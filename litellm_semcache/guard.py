@@ -18,7 +18,7 @@ from functools import lru_cache
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+#]*(?:['’][A-Za-z]+)?(?:[.\-/][A-Za-z0-9_+#]+)*")
 _NUMBER = re.compile(r"(?<![A-Za-z])[-+]?\d+(?:[.,:/]\d+)*%?")
-_QUOTED = re.compile(r"`([^`]+)`|\"([^\"]+)\"|'([^'\s][^']*[^'\s])'")
+_QUOTED = re.compile(r"`([^`]+)`|\"([^\"]+)\"|(?<![A-Za-z])'([^'\n]+?)'(?![A-Za-z])")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*)([A-Za-z][\w'’]*)")
 
 NEGATIONS = frozenset(
@@ -45,6 +45,8 @@ create drop insert delete show hide visible hidden light dark online offline for
 outbound ingress egress debit credit borrow lend over under overweight underweight inside outside
 internal external maximize minimize maximise minimise import export entry exit arrival departure
 profit loss gain loss bullish bearish long short rise fall rising falling import export
+good bad key value get post stack queue push pop prefix suffix head tail mean median union
+intersection local global absolute relative encrypt decrypt width height lend borrow
 """.split()
 _PREFIX_PAIRS = (("hyper", "hypo"), ("over", "under"), ("pre", "post"), ("inter", "intra"),
                  ("micro", "macro"), ("max", "min"), ("up", "down"), ("in", "out"))
@@ -75,9 +77,10 @@ UNITS = frozenset(
     "minutes hours days weeks months years percent bps".split()
 )
 QUANTIFIERS = frozenset(
-    "all every each some any only just single both entire whole many few several most none "
+    "all every each some any only single both entire whole many few several most none "
     "always sometimes often rarely usually per".split()
 )
+_QUANTIFIER_SYNONYMS = {"every": "all", "each": "all", "entire": "all", "whole": "all"}
 # Lower-case names that still decide the answer (languages, platforms, natural languages).
 LEXICON = frozenset(
     "python java javascript typescript golang go rust ruby php perl kotlin swift scala haskell "
@@ -98,7 +101,8 @@ FILLER = frozenset(
     "and or but so if then than as at by from into onto it's what's how's whats hows im i'm get "
     "got make use using used find out some any just also very much many mean means meaning "
     "difference between describe definition define best good proper correct recommended preferred "
-    "common standard have has had doing done".split()
+    "common standard have has had doing done whether am be been being item items stuff "
+    "piece".split()
 ) - NEGATIONS - QUANTIFIERS
 
 
@@ -121,10 +125,11 @@ class _Profile:
     negations: int
     numbers: tuple[str, ...]  # canonical numbers in order
     entities: tuple[str, ...]  # lower-case entity tokens in order of appearance
-    roles: frozenset[tuple[str, str]]  # (from|to|than|into, following stem)
+    roles: dict[str, tuple[str, ...]]  # from|to|than|into... -> up to two content stems after it
     temporal: frozenset[str]
     units: frozenset[str]
     quantifiers: frozenset[str]
+    text: str  # folded words joined by spaces, for multi-word quoted entities
 
 
 def check(query: str, candidate: str) -> str | None:
@@ -184,7 +189,10 @@ def _temporal_and_units(q: _Profile, c: _Profile) -> str | None:
 def _entities(q: _Profile, c: _Profile) -> str | None:
     for mine, theirs in ((q, c), (c, q)):
         for entity in mine.entities:
-            if entity not in theirs.stems and entity not in theirs.words:
+            if " " in entity:
+                if f" {entity} " not in f" {theirs.text} ":
+                    return "entity"
+            elif entity not in theirs.stems and entity not in theirs.words:
                 return "entity"
     return None
 
@@ -194,11 +202,14 @@ def _order(q: _Profile, c: _Profile) -> str | None:
     theirs = [e for e in dict.fromkeys(c.entities + c.numbers) if e in shared]
     if len(shared) >= 2 and shared != theirs:
         return "entity_order"
-    for role, word in q.roles:
-        if word in c.stems and role in c.words and (role, word) not in c.roles:
+    for role, objects in q.roles.items():
+        theirs = c.roles.get(role)
+        # the same role word takes another object, and ours appears elsewhere in theirs
+        if theirs and objects[0] not in theirs and theirs[0] not in objects \
+                and objects[0] in c.stems:
             return "role_swap"
     if q.content != c.content and sorted(q.content) == sorted(c.content) \
-            and len(q.content) <= _MAX_ORDER_WORDS and not _one_move_apart(q.content, c.content):
+            and len(q.content) <= _MAX_ORDER_WORDS and not _one_block_moved(q.content, c.content):
         return "word_order"
     return None
 
@@ -206,13 +217,15 @@ def _order(q: _Profile, c: _Profile) -> str | None:
 _MAX_ORDER_WORDS = 12
 
 
-def _one_move_apart(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """True if moving one word of ``a`` gives ``b``: a fronted topic ("Python: reverse a list")
-    keeps the meaning, a swap of two roles ("dog bites man") does not."""
-    for i, word in enumerate(a):
-        rest = a[:i] + a[i + 1:]
-        if any(rest[:j] + (word,) + rest[j:] == b for j in range(len(a))):
-            return True
+def _one_block_moved(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """True if moving one contiguous block of ``a`` gives ``b``: a fronted topic ("USD to EUR
+    exchange rate", "Python: reverse a list") keeps the meaning, a swap of two roles
+    ("dog bites man") does not."""
+    for start in range(len(a)):
+        for end in range(start + 1, len(a) + 1):
+            block, rest = a[start:end], a[:start] + a[end:]
+            if any(rest[:k] + block + rest[k:] == b for k in range(len(rest) + 1)):
+                return True
     return False
 
 
@@ -221,8 +234,19 @@ def _scope(q: _Profile, c: _Profile) -> str | None:
         return "quantifier"
     mine, theirs = set(q.content), set(c.content)
     if mine and theirs and mine != theirs and (mine < theirs or theirs < mine):
-        return "scope"
+        longer, shared = (c.content, mine) if mine < theirs else (q.content, theirs)
+        if _qualifier_inserted(longer, shared):
+            return "scope"
     return None
+
+
+def _qualifier_inserted(longer: tuple[str, ...], shared: set[str]) -> bool:
+    """An extra word between two shared words narrows the request ("all users" -> "all admin
+    users"); one added at either end usually restates it ("the git rebase command")."""
+    positions = [i for i, word in enumerate(longer) if word in shared]
+    if not positions:
+        return False
+    return any(word not in shared for word in longer[positions[0]:positions[-1] + 1])
 
 
 _RULES = (_negation, _antonym, _numbers, _temporal_and_units, _entities, _order, _scope)
@@ -247,7 +271,8 @@ def _profile(text: str) -> _Profile:
         roles=_roles(words, stems),
         temporal=frozenset(_TEMPORAL_SYNONYMS.get(w, w) for w in words if w in TEMPORAL),
         units=frozenset(_stem(w) for w in words if w in UNITS),
-        quantifiers=frozenset(w for w in words if w in QUANTIFIERS),
+        quantifiers=frozenset(_QUANTIFIER_SYNONYMS.get(w, w) for w in words if w in QUANTIFIERS),
+        text=" ".join(words),
     )
 
 
@@ -257,16 +282,26 @@ _DIRECTIONAL = frozenset(
     "port rewrite map".split())
 
 
-def _roles(words: tuple[str, ...], stems: tuple[str, ...]) -> frozenset[tuple[str, str]]:
-    """(preposition, next word) pairs that fix who/what plays which role ("from A to B")."""
+def _roles(words: tuple[str, ...], stems: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """What follows each role word ("from A to B", "bigger than B"): up to two content stems,
+    stopping at the next role word."""
     directional = not _DIRECTIONAL.isdisjoint(words)
-    roles = set()
+
+    def is_role(word: str) -> bool:
+        return word in _ROLE_WORDS or (word == "to" and directional)
+
+    roles: dict[str, tuple[str, ...]] = {}
     for i, word in enumerate(words):
-        if word in _ROLE_WORDS or (word == "to" and directional):
-            following = next((s for s in stems[i + 1:i + 4] if s not in FILLER), None)
+        if is_role(word) and word not in roles:
+            following: list[str] = []
+            for later, stem in zip(words[i + 1:], stems[i + 1:]):
+                if is_role(later) or len(following) == 2:
+                    break
+                if stem not in FILLER:
+                    following.append(stem)
             if following:
-                roles.add((word, following))
-    return frozenset(roles)
+                roles[word] = tuple(following)
+    return roles
 
 
 def _entities_of(text: str, raw_words: list[str]) -> tuple[str, ...]:

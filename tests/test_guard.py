@@ -35,6 +35,9 @@ TRAPS = [
     ("is a mouse bigger than a cat", "is a cat bigger than a mouse", "role_swap"),
     ("Is Rust faster than Go?", "Is Go faster than Rust?", "entity_order"),
     ("dog bites man", "man bites dog", "word_order"),
+    ("How do I convert a string to an integer in JavaScript?",
+     "How do I convert an integer to a string in JavaScript?", "role_swap"),
+    ("How do I sort a dictionary by value?", "How do I sort a dictionary by key?", "antonym"),
     # scope and quantifiers
     ("list all users", "list all admin users", "scope"),
     ("delete all files in the folder", "delete some files in the folder", "quantifier"),
@@ -50,6 +53,13 @@ PARAPHRASES = [
     ("What's the price of Apple stock today?", "What is the price of Apple stock?"),
     ("How many days are in a leap year?", "how many days does a leap year have"),
     ("Give me a recipe for pancakes", "Could you give me a pancake recipe please?"),
+    ("How do I remove duplicates from a list in Python?",
+     "How can I remove duplicate items from a Python list?"),
+    ("What is the exchange rate from USD to EUR?", "What's the USD to EUR exchange rate?"),
+    ("How do I list all files in a directory?", "How can I list every file in a directory?"),
+    ("What is the rate limit of the API?", "What's the API's rate limit?"),
+    ("What does git rebase do?", "What does the git rebase command do?"),
+    ("Translate 'good morning' into French", "Please translate 'good morning' into French"),
 ]
 
 

@@ -50,3 +50,20 @@ def make_cache(tmp_path: Path, embedder: MemoEmbedder, clock: FakeClock
     yield build
     for cache in opened:
         cache.close()
+
+
+@pytest.fixture
+def installed(tmp_path: Path, embedder: MemoEmbedder):
+    """``litellm_semcache.install()`` with the shipped policy, a private store and the session's
+    embedding model; LiteLLM's previous cache is restored afterwards."""
+    import litellm
+
+    import litellm_semcache
+
+    settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
+    settings.store.path = str(tmp_path / "installed-store")
+    previous = litellm.cache
+    engine = litellm_semcache.install(settings, embedder=embedder)
+    yield engine
+    litellm.cache = previous
+    engine.close()

@@ -386,16 +386,24 @@ def _snapshot_files(store_dir):
     return sorted(p.suffix for p in (store_dir / "index-snapshot").iterdir())
 
 
-def test_restart_loads_saved_hnsw_graphs_and_reconciles_them_with_the_store(make_cache, tmp_path):
-    store_dir = tmp_path / "snap-store"
-    small_shards = {"index": {"exact_search_limit": 8, "initial_capacity": 16,
-                              "m": 16, "ef_construction": 100, "ef_search": 64}}
-    tagged = {"metadata": {"semcache_category": "chat"}}
-    prompts = [f"Remind me to water plant number {i} on the balcony" for i in range(30)]
-    first = make_cache(store_dir=store_dir, **small_shards)
+SMALL_SHARDS = {"index": {"exact_search_limit": 4, "initial_capacity": 16, "m": 16,
+                          "ef_construction": 100, "ef_search": 64}}
+CHAT = {"metadata": {"semcache_category": "chat"}}
+
+
+def _stored_then_closed(make_cache, store_dir, prompts):
+    """Store each prompt (answer = the prompt) with HNSW-sized shards, close: snapshot saved."""
+    first = make_cache(store_dir=store_dir, **SMALL_SHARDS)
     for prompt in prompts:
-        first.store(chat(prompt, **tagged), {"answer": prompt})
+        first.store(chat(prompt, **CHAT), {"answer": prompt})
     first.close()
+
+
+def test_restart_loads_saved_hnsw_graphs_and_reconciles_them_with_the_store(make_cache, tmp_path):
+    store_dir, tagged = tmp_path / "snap-store", CHAT
+    small_shards = SMALL_SHARDS
+    prompts = [f"Remind me to water plant number {i} on the balcony" for i in range(30)]
+    _stored_then_closed(make_cache, store_dir, prompts)
     assert _snapshot_files(store_dir) == [".hnsw", ".json"]
     removed = view_request(chat(prompts[3], **tagged)).exact_key
     DiskcacheStore(store_dir).delete(removed)  # deleted while no process ran
@@ -417,15 +425,10 @@ def test_restart_loads_saved_hnsw_graphs_and_reconciles_them_with_the_store(make
 def test_a_snapshot_that_disagrees_with_the_store_is_ignored(make_cache, tmp_path):
     import json as _json
 
-    store_dir = tmp_path / "bad-snap-store"
-    small_shards = {"index": {"exact_search_limit": 4, "initial_capacity": 16,
-                              "m": 16, "ef_construction": 100, "ef_search": 64}}
-    tagged = {"metadata": {"semcache_category": "chat"}}
+    store_dir, tagged = tmp_path / "bad-snap-store", CHAT
+    small_shards = SMALL_SHARDS
     prompts = [f"Tell me a story about a dragon named number {i}" for i in range(12)]
-    first = make_cache(store_dir=store_dir, **small_shards)
-    for prompt in prompts:
-        first.store(chat(prompt, **tagged), {"answer": prompt})
-    first.close()
+    _stored_then_closed(make_cache, store_dir, prompts)
     meta_path = next((store_dir / "index-snapshot").glob("*.json"))
     meta = _json.loads(meta_path.read_text())
     ids = list(meta["ids"])

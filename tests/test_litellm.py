@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import litellm
-import pytest
 
-import litellm_semcache
-from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
+from litellm_semcache.config import load_settings
 
 FIRST, SECOND = "hi, how are you today?", "hello, how are you doing?"
-
-
-@pytest.fixture
-def installed(tmp_path: Path, embedder):
-    """install() with the shipped policy, a private store and the session's embedding model."""
-    settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
-    settings.store.path = str(tmp_path / "store")
-    previous = litellm.cache
-    engine = litellm_semcache.install(settings, embedder=embedder)
-    yield engine
-    litellm.cache = previous
-    engine.close()
 
 
 def ask(prompt: str, answer: str, **kwargs):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import litellm
 import pytest
@@ -12,21 +11,14 @@ from fastapi import HTTPException
 from prometheus_client import CollectorRegistry, generate_latest
 from structlog.testing import capture_logs
 
-import litellm_semcache
 from litellm_semcache import cli, proxy
-from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
+from litellm_semcache.config import BUILTIN_DEFAULTS
 from litellm_semcache.metrics import SemcacheCollector
 
 
 @pytest.fixture
-def engine(tmp_path: Path, embedder):
-    settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
-    settings.store.path = str(tmp_path / "store")
-    previous = litellm.cache
-    installed = litellm_semcache.install(settings, embedder=embedder)
-    yield installed
-    litellm.cache = previous
-    installed.close()
+def engine(installed):
+    return installed
 
 
 def test_bad_controls_become_http_400(engine):

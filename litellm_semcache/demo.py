@@ -88,7 +88,7 @@ def run(requests: int = 400, upstream_ms: float = 100.0) -> int:
     from litellm_semcache.config import load_settings
     from litellm_semcache.testing import StandInModel
 
-    console = Console(width=None if console_is_tty() else 140)
+    console = Console(width=None if console_is_tty() else 190)
     settings = load_settings(None).model_copy(deep=True)
     settings.log_level = "warning"
     settings.store.path = tempfile.mkdtemp(prefix="semcache-demo-")

@@ -265,25 +265,31 @@ class SemanticCache:
             normalized=view.normalized, vector=vector, response=response, created_at=now,
             expires_at=now + ttl_seconds, model_group=view.model_group,
         )
-        encoded_size = len(document.to_bytes())
-        if encoded_size > self.settings.max_response_bytes:
+        encoded = document.to_bytes()
+        if len(encoded) > self.settings.max_response_bytes:
             return Decision(BYPASS, "response_too_large", category=category)
-        self._insert(document, policy)
+        self._insert(document, policy, encoded)
         self._record_upstream_latency(view, category)
         stats = self._count(category)
         stats.stores += 1
         return Decision("stored", "stored", category=category, category_source=source,
                         ttl_seconds=int(ttl_seconds), entry_id=document.id)
 
-    def _category_for_store(self, view: RequestView) -> tuple[str, str]:
-        pending = self._pending.get(view.exact_key)
-        if pending is not None:
-            return pending[1], pending[2]
+    def categorize(self, request: Mapping[str, Any]) -> tuple[str, str]:
+        """(category, source) the cache puts ``request`` in; source is metadata, rule,
+        centroid or default. Raises :class:`InvalidRequest` for an unknown explicit category."""
+        return self._categorize(view_request(request))
+
+    def _categorize(self, view: RequestView) -> tuple[str, str]:
         category, source = self._categorizer.without_embedding(view)
         if category is None:
             category, source = self._categorizer.by_embedding(
                 self.embedder.embed_one(view.prompt or ""))
         return category, source
+
+    def _category_for_store(self, view: RequestView) -> tuple[str, str]:
+        pending = self._pending.get(view.exact_key)
+        return (pending[1], pending[2]) if pending is not None else self._categorize(view)
 
     @staticmethod
     def _effective_ttl(policy: CategoryPolicy, requested: float | None) -> float:
@@ -293,7 +299,7 @@ class SemanticCache:
         ceiling = max(policy.ttl_seconds, policy.ttl_cap or 0)
         return float(min(requested, ceiling))
 
-    def _insert(self, document: Document, policy: CategoryPolicy) -> None:
+    def _insert(self, document: Document, policy: CategoryPolicy, encoded: bytes) -> None:
         with self._lock:
             previous = self._entries.get(document.id)
             if previous is not None:
@@ -303,7 +309,7 @@ class SemanticCache:
                 victim = self._entries[next(iter(lru))]
                 self._drop(victim, "evictions")
             # The store is the source of truth: write it before the index can point at it.
-            self._store.put(document, document.expires_at - document.created_at)
+            self._store.put(document, document.expires_at - document.created_at, encoded)
             self._index_entry(document)
 
     def _index_entry(self, document: Document) -> None:

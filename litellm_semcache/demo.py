@@ -109,7 +109,8 @@ def run(requests: int = 400, upstream_ms: float = 100.0) -> int:
             if response._hidden_params.get("cache_hit"):
                 served_for = response.choices[0].message.content.removeprefix("answer to: ")
                 if intent_of_prompt.get(served_for, served_for) != intent:
-                    category = _category_of(engine, prompt)
+                    category, _ = engine.categorize({"messages": [{"role": "user",
+                                                                   "content": prompt}]})
                     false_hits[category] = false_hits.get(category, 0) + 1
             progress.advance(task)
         wall = time.perf_counter() - wall
@@ -125,14 +126,6 @@ def console_is_tty() -> bool:
     import sys
 
     return sys.stdout.isatty()
-
-
-def _category_of(engine: Any, prompt: str) -> str:
-    from litellm_semcache.request import view_request
-
-    view = view_request({"messages": [{"role": "user", "content": prompt}]})
-    category, _ = engine._categorizer.without_embedding(view)
-    return category or engine._categorizer.by_embedding(engine.embedder.embed_one(prompt))[0]
 
 
 def _table(stats: dict[str, dict[str, Any]], false_hits: dict[str, int]) -> Table:

@@ -85,17 +85,22 @@ class _FlatShard:
 
 
 class _HnswShard:
-    def __init__(self, params: IndexParams, capacity: int) -> None:
+    def __init__(self, params: IndexParams, capacity: int, saved: Path | None = None) -> None:
+        """A new empty graph of ``capacity`` slots, or the graph saved at ``saved``."""
         self._params = params
         self._index = hnswlib.Index(space="cosine", dim=params.dim)
-        self._index.init_index(
-            max_elements=capacity, ef_construction=params.ef_construction, M=params.m,
-            allow_replace_deleted=True,
-        )
+        if saved is None:
+            self._index.init_index(
+                max_elements=capacity, ef_construction=params.ef_construction, M=params.m,
+                allow_replace_deleted=True,
+            )
+        else:
+            self._index.load_index(str(saved), allow_replace_deleted=True)
         self._index.set_ef(params.ef_search)
         self._index.set_num_threads(1)
         self._live = 0
-        self._deleted = 0
+        self._deleted = self._index.get_current_count()
+        self._live_labels: set[int] = set()
 
     def __len__(self) -> int:
         return self._live
@@ -103,12 +108,7 @@ class _HnswShard:
     @classmethod
     def load(cls, params: IndexParams, path: Path, live: set[int]) -> "_HnswShard":
         """Load a saved graph and delete the labels that are no longer ``live``."""
-        shard = cls.__new__(cls)
-        shard._params = params
-        shard._index = hnswlib.Index(space="cosine", dim=params.dim)
-        shard._index.load_index(str(path), allow_replace_deleted=True)
-        shard._index.set_ef(params.ef_search)
-        shard._index.set_num_threads(1)
+        shard = cls(params, 0, saved=path)
         saved = set(int(label) for label in shard._index.get_ids_list())
         for label in saved - live:
             try:

@@ -55,7 +55,8 @@ class Document:
 
 class DocumentStore(Protocol):
     def get(self, key: str) -> Document | None: ...
-    def put(self, document: Document, expire_seconds: float) -> None: ...
+    def put(self, document: Document, expire_seconds: float, encoded: bytes | None = None
+            ) -> None: ...
     def delete(self, key: str) -> None: ...
     def scan(self) -> Iterator[Document | str]: ...
     def clear(self) -> None: ...
@@ -108,10 +109,12 @@ class DiskcacheStore:
             return None
         return Document.from_bytes(raw)
 
-    def put(self, document: Document, expire_seconds: float) -> None:
-        # diskcache's own expiry is a backstop for entries nobody sweeps; the cache checks
-        # expires_at itself on every read.
-        self._cache.set(document.id, document.to_bytes(), expire=max(expire_seconds, 1.0))
+    def put(self, document: Document, expire_seconds: float, encoded: bytes | None = None
+            ) -> None:
+        """Store ``document`` (``encoded``: its ``to_bytes()``, when the caller has it already).
+        diskcache's own expiry is a backstop for entries nobody sweeps; the cache checks
+        ``expires_at`` itself on every read."""
+        self._cache.set(document.id, encoded or document.to_bytes(), expire=max(expire_seconds, 1.0))
 
     def delete(self, key: str) -> None:
         self._cache.delete(key)

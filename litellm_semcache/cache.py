@@ -163,7 +163,7 @@ class SemanticCache:
             return decision
         self._remember_miss(view, category, source, started)
         index = self._indexes.get(category)
-        nearest = index.nearest(view.scope, vector) if index is not None else None
+        nearest = index.nearest(view.scope_for(policy.shared), vector) if index is not None else None
         if nearest is None:
             return decision
         label, decision.similarity = nearest
@@ -183,7 +183,7 @@ class SemanticCache:
 
     def _exact_candidate(self, view: RequestView, category: str | None) -> Decision | None:
         """Serve an identical prompt without embedding it, when the policy allows."""
-        entry = self._entries.get(view.exact_key)
+        entry = self._entries.get(view.exact_key) or self._entries.get(view.entry_id(shared=True))
         if entry is None or (category is not None and entry.category != category):
             return None
         policy = self.settings.policy(entry.category)
@@ -200,7 +200,8 @@ class SemanticCache:
                 entry: _Entry | None) -> Decision:
         """Check the candidate against the document store, the clock and the guard."""
         now = self._clock()
-        if entry is None or entry.scope != view.scope:
+        scope = view.scope_for(policy.shared)
+        if entry is None or entry.scope != scope:
             decision.reason = "index_out_of_sync"
             return decision
         if entry.expires_at <= now or _older_than(entry, view.controls.s_maxage, now):
@@ -209,7 +210,7 @@ class SemanticCache:
                 self._drop(entry, "expirations")
             return decision
         document = self._store.get(entry.id)
-        if document is None or document.scope != view.scope or document.expires_at <= now:
+        if document is None or document.scope != scope or document.expires_at <= now:
             decision.reason = "document_missing"
             self._drop(entry, None)  # never serve an index entry without its document
             return decision
@@ -261,7 +262,8 @@ class SemanticCache:
         vector = self.embedder.embed_one(view.prompt)
         now = self._clock()
         document = Document(
-            id=view.exact_key, category=category, scope=view.scope, prompt=view.prompt,
+            id=view.entry_id(policy.shared), category=category, scope=view.scope_for(policy.shared),
+            prompt=view.prompt,
             normalized=view.normalized, vector=vector, response=response, created_at=now,
             expires_at=now + ttl_seconds, model_group=view.model_group,
         )

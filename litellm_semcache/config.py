@@ -46,6 +46,8 @@ class CategoryPolicy(_Strict):
     ttl_seconds: int = Field(3600, ge=0, description="absolute expiry; 0 = never store")
     max_entries: int = Field(10_000, ge=1)
     sensitive: bool = False
+    shared: bool = Field(False, description="entries serve every tenant (API key, team, user); "
+                                            "model, parameters and context must still match")
     threshold_floor: float | None = Field(None, ge=0.0, le=1.0)
     ttl_cap: int | None = Field(None, ge=0)
     mode: Mode = Mode.ON

@@ -52,6 +52,7 @@ class RequestView:
     prompt: str | None  # last user turn; None = nothing to embed (bypass)
     normalized: str
     scope: str  # hex digest of everything but the last turn that changes the answer
+    shared_scope: str  # the same without the tenant, for categories shared by all tenants
     tenant: str
     model: str | None
     model_group: str | None
@@ -64,6 +65,12 @@ class RequestView:
     def exact_key(self) -> str:
         """Key of the exact fast path and the document id: scope + normalised prompt."""
         return _digest(self.scope, self.normalized)
+
+    def scope_for(self, shared: bool) -> str:
+        return self.shared_scope if shared else self.scope
+
+    def entry_id(self, shared: bool) -> str:
+        return _digest(self.scope_for(shared), self.normalized)
 
 
 def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) -> RequestView:
@@ -80,14 +87,20 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
     tenant = _digest(*(str(metadata.get(name) or "") for name in TENANT_FIELDS))
     params = upstream_key if upstream_key is not None else _params_fingerprint(kwargs)
     scope = _digest(tenant, controls.namespace or "", params, _canonical(context))
+    model_group = _str_or_none(metadata.get("model_group")) or _str_or_none(kwargs.get("model"))
+    # LiteLLM's key carries the tenant, so a shared scope is built from the request itself
+    # (LiteLLM's sync path hides the parameters from the backend: shared categories then miss).
+    shared_scope = _digest("shared", controls.namespace or "",
+                           _params_fingerprint({**kwargs, "model": model_group}), _canonical(context))
     normalized = normalize(prompt) if prompt else ""
     return RequestView(
         prompt=prompt or None,
         normalized=normalized,
         scope=scope,
+        shared_scope=shared_scope,
         tenant=tenant,
         model=_str_or_none(kwargs.get("model")),
-        model_group=_str_or_none(metadata.get("model_group")) or _str_or_none(kwargs.get("model")),
+        model_group=model_group,
         deployment=_deployment(kwargs, metadata),
         explicit_category=_explicit_category(metadata, kwargs),
         controls=controls,

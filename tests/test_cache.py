@@ -442,3 +442,19 @@ def test_a_snapshot_that_disagrees_with_the_store_is_ignored(make_cache, tmp_pat
     for prompt in prompts:
         decision = second.lookup(chat(prompt + "?", **tagged))
         assert decision.outcome == HIT and decision.response == {"answer": prompt}
+
+
+def test_a_shared_category_serves_every_tenant_but_still_needs_the_same_request(make_cache):
+    cache = make_cache(categories={"docs": {"shared": True}})
+    docs = {"semcache_category": "docs"}
+    cache.store(chat("How do I configure webhooks?", metadata={**docs, "user_api_key_hash": "a"}),
+                ANSWER)
+
+    other_tenant = cache.lookup(chat("How can I set up webhooks?",
+                                     metadata={**docs, "user_api_key_hash": "b"}))
+    other_model = cache.lookup(chat("How do I configure webhooks?", model="other",
+                                    metadata={**docs, "user_api_key_hash": "b"}))
+    not_shared = cache.lookup(chat("Tell me a joke", metadata={"user_api_key_hash": "b"}))
+
+    assert other_tenant.outcome == HIT and other_tenant.response == ANSWER
+    assert other_model.outcome == MISS and not_shared.outcome == MISS

@@ -41,7 +41,8 @@ def proxy(tmp_path_factory, upstream):
     metrics_port = free_port()
     env = {"SEMCACHE_CONFIG": str(ROOT / "config.example.yaml"),
            "SEMCACHE_STORE__PATH": str(workdir / "store"), "SEMCACHE_METRICS_PORT": str(metrics_port),
-           "UPSTREAM_API_KEY": "sk-upstream-SECRET-value"}
+           "UPSTREAM_API_KEY": "sk-upstream-SECRET-value",
+           "SEMCACHE_CATEGORIES__FINANCE__SHARED": "true"}  # market data is the same for everyone
     with litellm_proxy(config, workdir, env) as running:
         yield {"base": running.base_url, "metrics": f"http://127.0.0.1:{metrics_port}/metrics",
                "log": running.log, "store": workdir / "store"}
@@ -157,6 +158,18 @@ def test_two_keys_never_share_an_entry(proxy, upstream):
 
     assert other_tenant["x-semcache"] == "miss" and same_tenant["x-semcache"] == "hit"
     assert upstream.calls == before + 1
+
+
+def test_a_shared_category_serves_both_keys(proxy, upstream):
+    stores = metric(proxy, "semcache_stores_total", "finance")
+    chat(proxy, "What is the current price of Apple stock?", key=KEY_A)
+    wait_for_store(proxy, "finance", stores)
+    before = upstream.calls
+
+    answer, headers = chat(proxy, "What's the current price of Apple stock?", key=KEY_B)
+
+    assert headers["x-semcache"] == "hit" and upstream.calls == before
+    assert answer.choices[0].message.content == "answer to: What is the current price of Apple stock?"
 
 
 def test_no_cache_and_no_store_controls(proxy, upstream):

@@ -9,6 +9,7 @@ and the store, and sets ``litellm.cache``.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ def install(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] 
     configure_logging(settings.log_level)
     engine = SemanticCache(settings, embedder=embedder)
     litellm_glue.attach(engine)
+    atexit.register(engine.close)  # saves the index snapshot for a fast next start
     return engine
 
 

@@ -38,6 +38,7 @@ log = structlog.get_logger("litellm_semcache")
 
 HIT, MISS, BYPASS, SHADOW_HIT = "hit", "miss", "bypass", "shadow-hit"
 _PENDING_LIMIT = 4096
+_SWEEP_PER_WRITE = 16
 
 
 @dataclass
@@ -113,6 +114,7 @@ class SemanticCache:
         self._snapshot_dir = Path(self.settings.store.path) / "index-snapshot"
         self._pending: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
         self._lock = threading.RLock()
+        self._closed = False
         self.stats = StatsBook()
         self._rebuild()
 
@@ -303,6 +305,7 @@ class SemanticCache:
 
     def _insert(self, document: Document, policy: CategoryPolicy, encoded: bytes) -> None:
         with self._lock:
+            self.sweep(limit=_SWEEP_PER_WRITE)  # amortised: expired entries leave as writes arrive
             previous = self._entries.get(document.id)
             if previous is not None:
                 self._forget(previous)
@@ -340,12 +343,13 @@ class SemanticCache:
 
     # ------------------------------------------------------------------ maintenance
 
-    def sweep(self) -> int:
-        """Remove every expired entry from index and store; returns how many."""
+    def sweep(self, limit: int | None = None) -> int:
+        """Remove expired entries (all, or at most ``limit``) from index and store; returns how
+        many. Every write also sweeps a few, so an active cache needs no timer."""
         removed = 0
         now = self._clock()
         with self._lock:
-            while self._expiry and self._expiry[0][0] <= now:
+            while self._expiry and self._expiry[0][0] <= now and (limit is None or removed < limit):
                 _, label = heapq.heappop(self._expiry)
                 entry = self._by_label.get(label)
                 if entry is not None and entry.expires_at <= now:
@@ -368,7 +372,11 @@ class SemanticCache:
         return self.stats.snapshot()
 
     def close(self) -> None:
-        """Save index snapshots and close the store."""
+        """Save index snapshots and close the store. Idempotent (``install()`` also runs it at
+        interpreter exit)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.save_snapshot()
         except Exception as exc:  # noqa: BLE001 - a missing snapshot only slows the next start

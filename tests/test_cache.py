@@ -458,3 +458,15 @@ def test_a_shared_category_serves_every_tenant_but_still_needs_the_same_request(
 
     assert other_tenant.outcome == HIT and other_tenant.response == ANSWER
     assert other_model.outcome == MISS and not_shared.outcome == MISS
+
+
+def test_writes_sweep_expired_entries_without_a_timer(make_cache, clock):
+    cache = make_cache()
+    for n in range(5):
+        cache.store(chat(f"What is the current price of stock number {n}?"), ANSWER)  # 300 s
+    clock.advance(301)
+
+    cache.store(chat("How do I merge two dictionaries in Python?"), ANSWER)
+
+    assert len(cache) == 1
+    assert cache.stats_snapshot()["finance"]["expirations"] == 5

@@ -52,21 +52,23 @@ def main() -> int:
 def _quality(args: argparse.Namespace) -> None:
     from bench import hit_quality
 
-    results = hit_quality.run()
-    table = Table(title=f"hit quality on {results['pairs']} labelled pairs (bench/data/pairs.jsonl)")
-    for column in ("policy", "hit rate (same-answer pairs)", "false-hit rate (different-answer)"):
-        table.add_column(column, justify="left" if column == "policy" else "right")
+    everything = {}
+    for path in sorted(hit_quality.DATA.parent.glob("pairs*.jsonl")):
+        results = everything[path.name] = hit_quality.run(path)
+        table = Table(title=f"hit quality on {results['pairs']} labelled pairs ({path.name})")
+        for column in ("policy", "hit rate (same-answer pairs)", "false-hit rate (different-answer)"):
+            table.add_column(column, justify="left" if column == "policy" else "right")
 
-    def add(name: str, row: dict[str, Any]) -> None:
-        table.add_row(name, f"{row['hit_rate']:.1%}", f"{row['false_hit_rate']:.1%}")
+        def add(name: str, row: dict[str, Any], table: Table = table) -> None:
+            table.add_row(name, f"{row['hit_rate']:.1%}", f"{row['false_hit_rate']:.1%}")
 
-    add("shipped per-category thresholds + guard", results["shipped"]["with_guard"])
-    add("shipped per-category thresholds, no guard", results["shipped"]["without_guard"])
-    for threshold, row in results["sweep"].items():
-        add(f"global {threshold} + guard", row["with_guard"])
-        add(f"global {threshold}, no guard", row["without_guard"])
-    Console(width=180).print(table)
-    _write("hit_quality_smoke.json" if args.smoke else "hit_quality.json", results)
+        add("shipped per-category thresholds + guard", results["shipped"]["with_guard"])
+        add("shipped per-category thresholds, no guard", results["shipped"]["without_guard"])
+        for threshold, row in results["sweep"].items():
+            add(f"global {threshold} + guard", row["with_guard"])
+            add(f"global {threshold}, no guard", row["without_guard"])
+        Console(width=180).print(table)
+    _write("hit_quality_smoke.json" if args.smoke else "hit_quality.json", everything)
 
 
 def _lookup(args: argparse.Namespace) -> None:

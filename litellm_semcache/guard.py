@@ -102,7 +102,7 @@ FILLER = frozenset(
     "got make use using used find out some any just also very much many mean means meaning "
     "difference between describe definition define best good proper correct recommended preferred "
     "common standard have has had doing done whether am be been being item items stuff "
-    "piece".split()
+    "piece running called named possible able".split()
 ) - NEGATIONS - QUANTIFIERS
 
 
@@ -142,6 +142,12 @@ def check(query: str, candidate: str) -> str | None:
         if reason:
             return reason
     return None
+
+
+def _parts_present(entity: str, profile: _Profile) -> bool:
+    """"if/else" matches "if else", "os.path" matches "os path": the same words, split."""
+    parts = [part for part in re.split(r"[/._\-]", entity) if part]
+    return len(parts) > 1 and all(part in profile.words or part in profile.stems for part in parts)
 
 
 def _negation(q: _Profile, c: _Profile) -> str | None:
@@ -192,7 +198,8 @@ def _entities(q: _Profile, c: _Profile) -> str | None:
             if " " in entity:
                 if f" {entity} " not in f" {theirs.text} ":
                     return "entity"
-            elif entity not in theirs.stems and entity not in theirs.words:
+            elif entity not in theirs.stems and entity not in theirs.words \
+                    and not _parts_present(entity, theirs):
                 return "entity"
     return None
 

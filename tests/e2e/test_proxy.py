@@ -68,6 +68,14 @@ def wait_for_store(proxy, category: str, before: float) -> None:
         time.sleep(0.05)
 
 
+def chat_and_store(proxy, prompt: str, category: str, key: str = KEY_A):
+    """Ask once (a miss) and wait until the answer is stored."""
+    stores = metric(proxy, "semcache_stores_total", category)
+    reply = chat(proxy, prompt, key=key)
+    wait_for_store(proxy, category, stores)
+    return reply
+
+
 def chat(proxy, prompt: str, key: str = KEY_A, **kwargs):
     raw = client(proxy, key).chat.completions.with_raw_response.create(
         model="chat-small", messages=[{"role": "user", "content": prompt}], **kwargs)
@@ -75,10 +83,9 @@ def chat(proxy, prompt: str, key: str = KEY_A, **kwargs):
 
 
 def test_paraphrase_is_served_from_the_cache_with_provenance_headers(proxy, upstream):
-    before, stores = upstream.calls, metric(proxy, "semcache_stores_total", "chat")
-    first, first_headers = chat(proxy, "hi, how are you today?")
+    before = upstream.calls
+    _, first_headers = chat_and_store(proxy, "hi, how are you today?", "chat")
     assert first_headers["x-semcache"] == "miss" and first_headers["x-semcache-category"] == "chat"
-    wait_for_store(proxy, "chat", stores)
 
     second, headers = chat(proxy, "hello, how are you doing?")
 
@@ -148,9 +155,7 @@ def test_a_failed_stream_is_never_stored(proxy, upstream):
 
 
 def test_two_keys_never_share_an_entry(proxy, upstream):
-    stores = metric(proxy, "semcache_stores_total", "docs")
-    chat(proxy, "How do I configure webhooks?", key=KEY_A)
-    wait_for_store(proxy, "docs", stores)
+    chat_and_store(proxy, "How do I configure webhooks?", "docs", key=KEY_A)
     before = upstream.calls
 
     _, other_tenant = chat(proxy, "How do I configure webhooks?", key=KEY_B)
@@ -161,9 +166,7 @@ def test_two_keys_never_share_an_entry(proxy, upstream):
 
 
 def test_a_shared_category_serves_both_keys(proxy, upstream):
-    stores = metric(proxy, "semcache_stores_total", "finance")
-    chat(proxy, "What is the current price of Apple stock?", key=KEY_A)
-    wait_for_store(proxy, "finance", stores)
+    chat_and_store(proxy, "What is the current price of Apple stock?", "finance", key=KEY_A)
     before = upstream.calls
 
     answer, headers = chat(proxy, "What's the current price of Apple stock?", key=KEY_B)
@@ -200,9 +203,7 @@ def test_invalid_controls_are_a_400_not_a_500(proxy, extra, message):
 
 
 def test_sensitive_category_does_not_serve_a_paraphrase(proxy, upstream):
-    stores = metric(proxy, "semcache_stores_total", "medical")
-    chat(proxy, "What are the symptoms of diabetes?")
-    wait_for_store(proxy, "medical", stores)
+    chat_and_store(proxy, "What are the symptoms of diabetes?", "medical")
     before = upstream.calls
 
     answer, headers = chat(proxy, "What symptoms does diabetes cause?")

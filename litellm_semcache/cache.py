@@ -55,6 +55,7 @@ class Decision:
     entry_id: str | None = None
     model_group: str | None = None
     deployment: str | None = None
+    request_key: str | None = None  # scope + normalised prompt of the request (single-flight)
     latency_ms: float = 0.0
     response: Any = None
 
@@ -150,6 +151,12 @@ class SemanticCache:
         skip = self._bypass_reason(view)
         if skip:
             return Decision(BYPASS, skip, category=category, category_source=source or None)
+        decision = self._lookup_view(view, category, source, started)
+        decision.request_key = view.exact_key
+        return decision
+
+    def _lookup_view(self, view: RequestView, category: str | None, source: str,
+                     started: float) -> Decision:
         exact = self._exact_candidate(view, category)
         if exact is not None:
             return exact
@@ -277,7 +284,8 @@ class SemanticCache:
         stats = self._count(category)
         stats.stores += 1
         return Decision("stored", "stored", category=category, category_source=source,
-                        ttl_seconds=int(ttl_seconds), entry_id=document.id)
+                        ttl_seconds=int(ttl_seconds), entry_id=document.id,
+                        request_key=view.exact_key)
 
     def categorize(self, request: Mapping[str, Any]) -> tuple[str, str]:
         """(category, source) the cache puts ``request`` in; source is metadata, rule,

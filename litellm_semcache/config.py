@@ -137,6 +137,9 @@ class CacheSettings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     lookup_deadline_ms: float = Field(250.0, gt=0)
+    single_flight_wait_ms: float = Field(
+        5000.0, ge=0, description="identical concurrent misses wait this long for the first "
+                                  "one's answer instead of calling the model; 0 = off")
     max_prompt_chars: int = Field(8000, ge=1)
     max_response_bytes: int = Field(1_000_000, ge=1)
     log_prompts: bool = False

@@ -9,16 +9,20 @@ LiteLLM's sync path passes only ``messages``/``input``/``metadata`` to a backend
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import litellm
 import structlog
 from litellm.caching.base_cache import BaseCache
 
-from litellm_semcache.cache import SemanticCache
+from litellm_semcache.cache import MISS, Decision, SemanticCache
+from litellm_semcache.errors import InvalidRequest
+from litellm_semcache.request import view_request
 
 log = structlog.get_logger("litellm_semcache")
 SUPPORTED_CALL_TYPES = ["completion", "acompletion", "text_completion", "atext_completion"]
+_MAX_IN_FLIGHT = 10_000
 
 
 class LiteLLMBackend(BaseCache):
@@ -28,6 +32,8 @@ class LiteLLMBackend(BaseCache):
     def __init__(self, engine: SemanticCache) -> None:
         super().__init__(default_ttl=0)
         self.engine = engine
+        # request key -> (released when the first request's answer is stored, since when)
+        self._in_flight: dict[str, tuple[asyncio.Event, float]] = {}
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:
         decision = self.engine.lookup(kwargs, upstream_key=key)
@@ -35,23 +41,64 @@ class LiteLLMBackend(BaseCache):
         return decision.response if decision.served else None
 
     async def async_get_cache(self, key: str, **kwargs: Any) -> Any:
-        # Off the event loop (embedding is CPU work) and under a real deadline.
+        decision = await self._lookup(key, kwargs)
+        if decision is None:
+            return None
+        if decision.outcome == MISS and decision.request_key \
+                and await self._follow_identical_request(decision.request_key):
+            again = await self._lookup(key, kwargs)  # the first request's answer is stored now
+            if again is not None and again.served:
+                again.reason = f"{again.reason}+single_flight"
+                decision = again
+        _annotate(kwargs, decision.as_dict())
+        return decision.response if decision.served else None
+
+    async def _lookup(self, key: str, kwargs: dict[str, Any]) -> Decision | None:
+        """Off the event loop (embedding is CPU work) and under a real deadline."""
         deadline = self.engine.settings.lookup_deadline_ms / 1000
         try:
-            decision = await asyncio.wait_for(
+            return await asyncio.wait_for(
                 asyncio.to_thread(self.engine.lookup, kwargs, upstream_key=key), deadline)
         except asyncio.TimeoutError:
             self.engine.stats.of("uncategorised").fail_opens += 1
             log.warning("semcache.fail_open", operation="lookup", error="deadline")
             return None
-        _annotate(kwargs, decision.as_dict())
-        return decision.response if decision.served else None
+
+    async def _follow_identical_request(self, request_key: str) -> bool:
+        """Single-flight for identical prompts: the first miss goes to the model, identical ones
+        arriving meanwhile wait (up to ``single_flight_wait_ms``) for its answer to be stored.
+        True when this request waited and the answer arrived. Near-duplicates are not held
+        back: only an exact (scope, prompt) match waits."""
+        wait = self.engine.settings.single_flight_wait_ms / 1000
+        if wait <= 0:
+            return False
+        now = time.monotonic()
+        flight = self._in_flight.get(request_key)
+        if flight is None or now - flight[1] > wait:  # none, or its leader failed: lead
+            if len(self._in_flight) > _MAX_IN_FLIGHT:
+                self._in_flight = {k: v for k, v in self._in_flight.items() if now - v[1] <= wait}
+            self._in_flight[request_key] = (asyncio.Event(), now)
+            return False
+        try:
+            await asyncio.wait_for(flight[0].wait(), timeout=wait - (now - flight[1]))
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def _release(self, request_key: str | None) -> None:
+        flight = self._in_flight.pop(request_key, None) if request_key else None
+        if flight is not None:
+            flight[0].set()
 
     def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
         self.engine.store(kwargs, value, upstream_key=key)
 
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
-        await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key)
+        try:
+            await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key)
+        finally:
+            # wake identical requests waiting for this answer (they look up again)
+            self._release(_request_key(kwargs, key))
 
     async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
         for key, value in cache_list:
@@ -68,6 +115,13 @@ class LiteLLMBackend(BaseCache):
 
     def flush_cache(self) -> None:
         self.engine.flush()
+
+
+def _request_key(kwargs: dict[str, Any], key: str) -> str | None:
+    try:
+        return view_request(kwargs, upstream_key=key).exact_key
+    except InvalidRequest:
+        return None
 
 
 def _annotate(kwargs: dict[str, Any], decision: dict[str, Any]) -> None:

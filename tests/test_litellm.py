@@ -115,3 +115,24 @@ def test_async_lookup_is_cut_off_at_the_deadline(installed, embedder, monkeypatc
     value, elapsed = asyncio.run(timed())
     assert value is None and elapsed < 0.4
     assert installed.stats_snapshot()["uncategorised"]["fail_opens"] == 1
+
+
+def test_identical_concurrent_misses_make_one_upstream_call(installed):
+    from litellm_semcache.testing import StandInModel
+
+    prompts = ["Tell me a joke about owls", "How do I merge two dictionaries in Python?",
+               "What is the capital of France?", "Recommend a good book"]
+
+    async def burst(model):
+        calls = [litellm.acompletion(model="openai/stand-in", api_base=model.url, api_key="sk-x",
+                                     messages=[{"role": "user", "content": prompt}])
+                 for prompt in prompts for _ in range(10)]
+        return await asyncio.gather(*calls)
+
+    with StandInModel(latency_ms=300) as model:
+        answers = asyncio.run(burst(model))
+
+    assert model.calls == len(prompts)  # not 40: one leader per prompt, the rest waited
+    expected = [f"answer to: {prompt}" for prompt in prompts for _ in range(10)]
+    assert [a.choices[0].message.content for a in answers] == expected
+    assert sum(bool(a._hidden_params.get("cache_hit")) for a in answers) == 36

@@ -6,6 +6,8 @@
     semcache flush [--category C] [--yes]   delete entries (all, or one category)
     semcache warm FILE [--proxy URL --api-key K] [--model M]
                                             load prompt/response pairs (JSONL)
+    semcache calibrate PAIRS.jsonl [--target-false-hit-rate 0.01]
+                                            propose per-category thresholds from labelled pairs
     semcache demo                           the demo replay
 """
 
@@ -71,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     warm.add_argument("--model", default="gpt-4o-mini", help="model (group) the answers are for")
     warm.add_argument("--proxy", help="warm a running proxy at this base URL (its tenants, its keys)")
     warm.add_argument("--api-key", default=os.environ.get("LITELLM_API_KEY"))
+    calibrate = command("calibrate", _calibrate, "propose thresholds from labelled pairs")
+    calibrate.add_argument("pairs", help='JSONL: {"a", "b", "same_answer": bool, "category"?}; '
+                                         "a/b a prompt or a list of chat messages")
+    calibrate.add_argument("--target-false-hit-rate", type=float, default=0.01)
+    calibrate.add_argument("--no-guard", action="store_true", help="calibrate cosine alone")
     demo = command("demo", _demo, "replay mixed prompts through litellm.completion")
     demo.add_argument("--requests", type=int, default=400)
     demo.add_argument("--upstream-ms", type=float, default=100.0, help="stand-in model latency")
@@ -275,6 +282,35 @@ def _read_pairs(path: Path) -> list[dict[str, Any]]:
             raise SemcacheError(f'{path}:{number}: expected {{"prompt": str, "response": str}}')
         pairs.append(pair)
     return pairs
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from litellm_semcache import calibration
+
+    settings = load_settings(args.config)
+    pairs = calibration.read_pairs(Path(args.pairs))
+    results = calibration.observe(pairs, settings)
+    proposals = calibration.propose(results, args.target_false_hit_rate, guard=not args.no_guard)
+    table = Table(title=f"thresholds for a false-hit rate <= {args.target_false_hit_rate:.1%} "
+                        f"({'cosine alone' if args.no_guard else 'with the guard'}, {len(pairs)} pairs)")
+    for column in ("category", "current", "proposed", "hit rate", "false-hit rate", "pairs (same/diff)"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for category, row in proposals.items():
+        table.add_row(category, f"{settings.policy(category).similarity_threshold:.2f}",
+                      f"{row['threshold']:.3f}", _percent(row["hit_rate"]),
+                      _percent(row["false_hit_rate"]),
+                      f"{row['same_pairs']}/{row['different_pairs']}")
+    _console().print(table)
+    print("categories:")
+    for category, row in proposals.items():
+        print(f"  {category}:\n    similarity_threshold: {row['threshold']:.3f}")
+    if any(row["same_pairs"] + row["different_pairs"] < 20 for row in proposals.values()):
+        print("note: fewer than 20 pairs in some categories; treat those proposals as rough")
+    return 0
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def _demo(args: argparse.Namespace) -> int:

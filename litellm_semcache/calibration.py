@@ -9,7 +9,6 @@ threshold, with or without the guard, follow from those.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from litellm_semcache.cache import SemanticCache
 from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
 from litellm_semcache.errors import SemcacheError
+from litellm_semcache.jsonl import read_records
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,9 @@ class PairResult:
 
 
 def read_pairs(path: Path) -> list[dict[str, Any]]:
-    pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            pair = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SemcacheError(f"{path}:{number}: not JSON: {exc.msg}") from None
-        if not isinstance(pair, dict) or not all(k in pair for k in ("a", "b", "same_answer")) \
-                or not isinstance(pair["same_answer"], bool):
-            raise SemcacheError(f'{path}:{number}: expected {{"a", "b", "same_answer": bool}}')
-        pairs.append(pair)
-    return pairs
+    return read_records(
+        path, lambda pair: all(k in pair for k in ("a", "b", "same_answer"))
+        and isinstance(pair["same_answer"], bool), '{"a", "b", "same_answer": bool}')
 
 
 def observe(pairs: list[dict[str, Any]], settings: CacheSettings,

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from litellm_semcache.config import CacheSettings, load_settings
 from litellm_semcache.errors import SemcacheError
+from litellm_semcache.jsonl import read_records
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -269,19 +270,9 @@ def _category_metadata(pair: dict[str, Any]) -> dict[str, str]:
 
 
 def _read_pairs(path: Path) -> list[dict[str, Any]]:
-    pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            pair = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SemcacheError(f"{path}:{number}: not JSON: {exc.msg}") from None
-        if not isinstance(pair, dict) or not isinstance(pair.get("prompt"), str) \
-                or not isinstance(pair.get("response"), str):
-            raise SemcacheError(f'{path}:{number}: expected {{"prompt": str, "response": str}}')
-        pairs.append(pair)
-    return pairs
+    return read_records(
+        path, lambda pair: isinstance(pair.get("prompt"), str)
+        and isinstance(pair.get("response"), str), '{"prompt": str, "response": str}')
 
 
 def _calibrate(args: argparse.Namespace) -> int:

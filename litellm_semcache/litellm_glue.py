@@ -94,11 +94,14 @@ class LiteLLMBackend(BaseCache):
         self.engine.store(kwargs, value, upstream_key=key)
 
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        stored: Decision | None = None
         try:
-            await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key)
+            stored = await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key)
         finally:
-            # wake identical requests waiting for this answer (they look up again)
-            self._release(_request_key(kwargs, key))
+            # wake identical requests waiting for this answer (they look up again); the view is
+            # only recomputed when the store failed before computing it
+            self._release(stored.request_key if stored and stored.request_key
+                          else _request_key(kwargs, key))
 
     async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
         for key, value in cache_list:

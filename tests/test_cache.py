@@ -400,8 +400,7 @@ def _stored_then_closed(make_cache, store_dir, prompts):
 
 
 def test_restart_loads_saved_hnsw_graphs_and_reconciles_them_with_the_store(make_cache, tmp_path):
-    store_dir, tagged = tmp_path / "snap-store", CHAT
-    small_shards = SMALL_SHARDS
+    store_dir, tagged, small_shards = tmp_path / "snap-store", CHAT, SMALL_SHARDS
     prompts = [f"Remind me to water plant number {i} on the balcony" for i in range(30)]
     _stored_then_closed(make_cache, store_dir, prompts)
     assert _snapshot_files(store_dir) == [".hnsw", ".json"]
@@ -425,8 +424,7 @@ def test_restart_loads_saved_hnsw_graphs_and_reconciles_them_with_the_store(make
 def test_a_snapshot_that_disagrees_with_the_store_is_ignored(make_cache, tmp_path):
     import json as _json
 
-    store_dir, tagged = tmp_path / "bad-snap-store", CHAT
-    small_shards = SMALL_SHARDS
+    store_dir, tagged, small_shards = tmp_path / "bad-snap-store", CHAT, SMALL_SHARDS
     prompts = [f"Tell me a story about a dragon named number {i}" for i in range(12)]
     _stored_then_closed(make_cache, store_dir, prompts)
     meta_path = next((store_dir / "index-snapshot").glob("*.json"))

@@ -44,6 +44,7 @@ def install(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] 
     settings = load_settings(config)
     configure_logging(settings.log_level)
     engine = SemanticCache(settings, embedder=embedder)
+    engine.load.start()  # load signals (receiver, scraper of explicit deployments) if enabled
     litellm_glue.attach(engine)
     atexit.register(engine.close)  # saves the index snapshot for a fast next start
     return engine

@@ -30,6 +30,7 @@ from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode, load_se
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
 from litellm_semcache.errors import InvalidRequest
 from litellm_semcache.index import CategoryIndex, IndexParams
+from litellm_semcache.load_policy import LoadPolicy
 from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.stats import CategoryStats, StatsBook
 from litellm_semcache.storage import DiskcacheStore, Document, DocumentStore
@@ -56,6 +57,9 @@ class Decision:
     model_group: str | None = None
     deployment: str | None = None
     request_key: str | None = None  # scope + normalised prompt of the request (single-flight)
+    load_state: str | None = None  # of the routed model: off | unknown | normal | overloaded
+    load_score: float | None = None
+    relaxed: bool = False  # served only because the load policy lowered the threshold
     latency_ms: float = 0.0
     response: Any = None
 
@@ -91,12 +95,14 @@ class SemanticCache:
         embedder: MemoEmbedder | None = None,
         store: DocumentStore | None = None,
         clock: Callable[[], float] = time.time,
+        load_policy: LoadPolicy | None = None,
     ) -> None:
         self.settings = settings or load_settings(None)
         self.embedder = embedder or load_embedder(self.settings.embedding)
         self._store = store or DiskcacheStore(self.settings.store.path,
                                               self.settings.store.size_limit_mb)
         self._clock = clock
+        self.load = load_policy or LoadPolicy(self.settings.load_policy)
         self._categorizer = Categorizer(self.settings, self.embedder)
         self._categorizer.warm_up()
         self._params = IndexParams(
@@ -164,9 +170,11 @@ class SemanticCache:
         if category is None:
             category, source = self._categorizer.by_embedding(vector)
         policy = self.settings.policy(category)
+        served = self.load.effective(policy, view.deployment, view.model_group)
         decision = Decision(MISS, "no_candidate", category=category, category_source=source,
-                            threshold=policy.similarity_threshold, ttl_seconds=policy.ttl_seconds,
-                            model_group=view.model_group, deployment=view.deployment)
+                            threshold=served.threshold, ttl_seconds=served.ttl_seconds,
+                            model_group=view.model_group, deployment=view.deployment,
+                            load_state=served.state, load_score=served.score)
         if policy.mode is Mode.OFF:
             decision.outcome, decision.reason = BYPASS, "mode_off"
             return decision
@@ -176,9 +184,10 @@ class SemanticCache:
         if nearest is None:
             return decision
         label, decision.similarity = nearest
-        if decision.similarity < policy.similarity_threshold:
+        if decision.similarity < served.threshold:
             decision.reason = "below_threshold"
             return decision
+        decision.relaxed = decision.similarity < policy.similarity_threshold
         return self._verify(view, policy, decision, self._by_label.get(label))
 
     def _bypass_reason(self, view: RequestView) -> str | None:
@@ -264,7 +273,7 @@ class SemanticCache:
             return Decision(BYPASS, "no-store")
         category, source = self._category_for_store(view)
         policy = self.settings.policy(category)
-        ttl_seconds = self._effective_ttl(policy, view.controls.ttl if ttl is None else ttl)
+        ttl_seconds = self._effective_ttl(policy, view, view.controls.ttl if ttl is None else ttl)
         if policy.mode is Mode.OFF or ttl_seconds <= 0:
             return Decision(BYPASS, "mode_off" if policy.mode is Mode.OFF else "ttl_zero",
                             category=category)
@@ -303,11 +312,12 @@ class SemanticCache:
         pending = self._pending.get(view.exact_key)
         return (pending[1], pending[2]) if pending is not None else self._categorize(view)
 
-    @staticmethod
-    def _effective_ttl(policy: CategoryPolicy, requested: float | None) -> float:
-        """A caller's ``ttl`` may shorten freely but lengthen only up to the category's cap."""
+    def _effective_ttl(self, policy: CategoryPolicy, view: RequestView,
+                       requested: float | None) -> float:
+        """A caller's ``ttl`` may shorten freely but lengthen only up to the category's cap;
+        without one, the load policy may stretch the category's TTL (up to the same cap)."""
         if requested is None:
-            return float(policy.ttl_seconds)
+            return float(self.load.effective(policy, view.deployment, view.model_group).ttl_seconds)
         ceiling = max(policy.ttl_seconds, policy.ttl_cap or 0)
         return float(min(requested, ceiling))
 
@@ -389,6 +399,7 @@ class SemanticCache:
             self.save_snapshot()
         except Exception as exc:  # noqa: BLE001 - a missing snapshot only slows the next start
             log.warning("semcache.snapshot_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        self.load.close()
         self._store.close()
 
     def _drop(self, entry: _Entry, counter: str | None) -> None:
@@ -514,6 +525,7 @@ class SemanticCache:
         if decision.outcome == HIT:
             stats.hits += 1
             stats.exact_hits += decision.reason == "exact"
+            stats.relaxed_hits += decision.relaxed
         elif decision.outcome == SHADOW_HIT:
             stats.shadow_hits += 1
             stats.miss_ms_total += decision.latency_ms

@@ -29,6 +29,7 @@ _COUNTERS = {
     "lookups": "Lookups per category",
     "hits": "Answers served from the cache",
     "exact_hits": "Hits served by the exact fast path (no embedding)",
+    "relaxed_hits": "Hits served only because the load policy relaxed the threshold",
     "misses": "Lookups that went to the model",
     "bypasses": "Requests the cache did not look up (no text, no-cache, mode off, invalid)",
     "shadow_hits": "Shadow-mode lookups that would have hit",
@@ -64,6 +65,23 @@ class SemcacheCollector(Collector):
                          lambda s: s.latency_histogram, scale=1e-3)
         yield _histogram("semcache_best_similarity", "Similarity of the best candidate", rows,
                          lambda s: s.similarity_histogram)
+        yield from _load_families(self._engine)
+
+
+def _load_families(engine: SemanticCache) -> Iterator[Metric]:
+    """Load score and overload state per routed deployment (only with the load policy on)."""
+    if not engine.load.settings.enabled:
+        return
+    states = engine.load.states()
+    score = GaugeMetricFamily("semcache_load_score", "Smoothed load score of a deployment "
+                              "(1.0 = saturated; NaN = no fresh signal)", labels=["deployment"])
+    overloaded = GaugeMetricFamily("semcache_overloaded", "1 while the load policy treats the "
+                                   "deployment as overloaded", labels=["deployment"])
+    for deployment, (state, value) in states.items():
+        score.add_metric([deployment], float("nan") if value is None else value)
+        overloaded.add_metric([deployment], float(state == "overloaded"))
+    yield score
+    yield overloaded
 
 
 def _gauge(name: str, help_text: str, rows: list[tuple[str, CategoryStats]], value) -> Metric:  # type: ignore[no-untyped-def]

@@ -50,10 +50,13 @@ class SemcacheProxyHandler(CustomLogger):
         self.engine = engine
         self._backend = getattr(litellm.cache, "cache", None)
         self._warned = False
+        self._load_attached = False
 
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict,
                                   call_type: Any) -> dict:
         self._warn_if_replaced()
+        if not self._load_attached:
+            self._attach_load_policy()
         try:
             self.engine.validate(data)
         except InvalidRequest as exc:
@@ -65,6 +68,22 @@ class SemcacheProxyHandler(CustomLogger):
         litellm_call_info: Any = None,
     ) -> dict[str, str] | None:
         return response_headers(data, response)
+
+    def _attach_load_policy(self) -> None:
+        """Follow the proxy's deployments (api_base -> /metrics) once its router exists."""
+        self._load_attached = True
+        policy = self.engine.load
+        if not (policy.settings.enabled and policy.settings.from_proxy_model_list):
+            return
+        try:
+            from litellm.proxy import proxy_server
+
+            router = getattr(proxy_server, "llm_router", None)
+            added = policy.add_model_list(getattr(router, "model_list", None) or [])
+            policy.start()
+            log.info("semcache.load_deployments", added=added)
+        except Exception as exc:  # noqa: BLE001 - no load signals = static policy, never an error
+            log.warning("semcache.load_attach_failed", error=type(exc).__name__, detail=str(exc)[:200])
 
     def _warn_if_replaced(self) -> None:
         if self._warned or getattr(litellm.cache, "cache", None) is self._backend:
@@ -99,6 +118,11 @@ def response_headers(data: dict, response: Any) -> dict[str, str]:
         headers["x-semcache-similarity"] = f"{decision['similarity']:.4f}"
     if decision.get("latency_ms") is not None:
         headers["x-semcache-lookup-ms"] = f"{decision['latency_ms']:.3f}"
+    if decision.get("load_state") not in (None, "off"):
+        headers["x-semcache-load"] = str(decision["load_state"])
+        if decision.get("load_score") is not None:
+            headers["x-semcache-load-score"] = f"{decision['load_score']:.3f}"
+        headers["x-semcache-relaxed"] = "true" if decision.get("relaxed") else "false"
     return headers
 
 

@@ -39,6 +39,7 @@ class CategoryStats:
     lookups: int = 0
     hits: int = 0
     exact_hits: int = 0
+    relaxed_hits: int = 0  # hits below the category's base threshold, under the load policy
     misses: int = 0
     bypasses: int = 0
     shadow_hits: int = 0
@@ -85,6 +86,7 @@ class CategoryStats:
         break_even = self.break_even_hit_rate
         return {
             "lookups": self.lookups, "hits": self.hits, "exact_hits": self.exact_hits,
+            "relaxed_hits": self.relaxed_hits,
             "misses": self.misses, "bypasses": self.bypasses, "shadow_hits": self.shadow_hits,
             "guard_rejections": self.guard_rejections, "fail_opens": self.fail_opens,
             "stores": self.stores, "evictions": self.evictions, "expirations": self.expirations,

@@ -24,7 +24,12 @@ class LoadBoard:
         self._clock = clock
         self._latest: dict[tuple[str, int], LoadSnapshot] = {}
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[str], None]] = []
         self.updates = 0
+
+    def subscribe(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(deployment)`` after every accepted update (on the sender's thread)."""
+        self._listeners.append(listener)
 
     def now(self) -> float:
         """The board's clock (monotonic seconds), which ``received_at`` is measured on."""
@@ -37,11 +42,13 @@ class LoadBoard:
         key = (snapshot.deployment, snapshot.engine)
         with self._lock:
             held = self._latest.get(key)
-            if (held is not None and held.pid == snapshot.pid and held.source == snapshot.source
-                    and snapshot.seq <= held.seq and snapshot.sent_at <= held.sent_at):
-                return False  # reordered or duplicated datagram
+            if (held is not None and snapshot.seq and held.pid == snapshot.pid
+                    and held.source == snapshot.source and snapshot.seq <= held.seq):
+                return False  # reordered or duplicated datagram from the same sender
             self._latest[key] = snapshot
             self.updates += 1
+        for listener in self._listeners:
+            listener(snapshot.deployment)
         return True
 
     def get(self, deployment: str) -> LoadSnapshot | None:

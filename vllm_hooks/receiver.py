@@ -6,15 +6,15 @@ arrives a few tens of milliseconds later. Malformed datagrams are counted and dr
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 
-import structlog
 
 from vllm_hooks.board import LoadBoard
 from vllm_hooks.schema import MAX_DATAGRAM, LoadSnapshot
 
-log = structlog.get_logger("vllm_hooks")
+log = logging.getLogger("vllm_hooks")  # stdlib only: this runs inside vLLM too
 
 
 class PushReceiver:
@@ -33,7 +33,7 @@ class PushReceiver:
 
     def start(self) -> "PushReceiver":
         self._thread.start()
-        log.info("vllm_hooks.receiver", address=f"{self.address[0]}:{self.address[1]}")
+        log.info("vllm_hooks: receiving load snapshots on %s:%s", *self.address)
         return self
 
     def close(self) -> None:

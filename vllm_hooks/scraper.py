@@ -9,19 +9,19 @@ scrape marks nothing: the board lets the deployment go stale, which reads as unk
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from vllm_hooks.board import LoadBoard
 from vllm_hooks.schema import PULL, LoadSnapshot
 
-log = structlog.get_logger("vllm_hooks")
+log = logging.getLogger("vllm_hooks")  # stdlib only: this runs inside vLLM too
 
 # Current name first; older names are read only when the current one is absent.
 _GAUGES = {
@@ -189,7 +189,7 @@ class MetricsScraper:
                 samples = parse_metrics(text, target.model_name)
             except Exception as exc:  # noqa: BLE001 - a failed scrape means "no news", never 0
                 self.failures += 1
-                log.debug("vllm_hooks.scrape_failed", url=target.url, error=type(exc).__name__)
+                log.debug("vllm_hooks: scrape of %s failed: %s", target.url, type(exc).__name__)
                 continue
             self._seq += 1
             self.scrapes += 1

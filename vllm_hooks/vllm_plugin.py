@@ -16,7 +16,7 @@ from vllm.v1.metrics.loggers import StatLoggerBase
 
 from vllm_hooks.exporter import PushPublisher, StepRecorder, publisher_from_env
 
-logger = logging.getLogger("vllm_hooks")
+logger = logging.getLogger("vllm.semcache_load")  # under "vllm": shows in its log
 _publisher: PushPublisher | None = None
 _publisher_lock = threading.Lock()
 

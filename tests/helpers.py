@@ -25,3 +25,14 @@ def chat(prompt: str, *, model: str = "gpt-test", system: str | None = None,
     messages.extend(history or [])
     messages.append({"role": "user", "content": prompt})
     return {"model": model, "messages": messages, **extra}
+
+
+def exposition(engine: Any) -> str:
+    """What Prometheus would scrape from the cache's collector (a private registry)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from litellm_semcache.metrics import SemcacheCollector
+
+    registry = CollectorRegistry()
+    registry.register(SemcacheCollector(engine))
+    return generate_latest(registry).decode()

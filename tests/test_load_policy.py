@@ -7,12 +7,11 @@ import time
 
 import numpy as np
 import pytest
-from helpers import FakeClock, chat
+from helpers import FakeClock, chat, exposition
 
 from litellm_semcache import ConfigError, load_settings
 from litellm_semcache.config import CategoryPolicy, LoadDeployment, LoadPolicySettings
 from litellm_semcache.load_policy import NORMAL, OFF, OVERLOADED, UNKNOWN, LoadPolicy, metrics_url_for
-from litellm_semcache.metrics import SemcacheCollector
 from litellm_semcache.proxy import response_headers
 from vllm_hooks import LoadBoard, LoadSnapshot
 
@@ -230,11 +229,7 @@ def test_cache_serves_relaxed_hits_only_for_the_overloaded_deployment(make_cache
     assert headers["x-semcache-load"] == "overloaded" and headers["x-semcache-relaxed"] == "true"
     assert float(headers["x-semcache-load-score"]) > 1
 
-    from prometheus_client import CollectorRegistry, generate_latest
-
-    registry = CollectorRegistry()
-    registry.register(SemcacheCollector(cache))
-    text = generate_latest(registry).decode()
+    text = exposition(cache)
     assert 'semcache_overloaded{deployment="busy"} 1.0' in text
     assert 'semcache_overloaded{deployment="calm"} 0.0' in text
     assert 'semcache_relaxed_hits_total{category="chat"} 1.0' in text

@@ -8,12 +8,11 @@ import json
 import litellm
 import pytest
 from fastapi import HTTPException
-from prometheus_client import CollectorRegistry, generate_latest
+from helpers import exposition
 from structlog.testing import capture_logs
 
 from litellm_semcache import cli, proxy
 from litellm_semcache.config import BUILTIN_DEFAULTS
-from litellm_semcache.metrics import SemcacheCollector
 
 
 @pytest.fixture
@@ -63,9 +62,7 @@ def test_metrics_expose_per_category_counters_and_histograms(engine):
     engine.lookup(request)
     engine.store(request, {"timestamp": 1.0, "response": "{}"})
     engine.lookup(request)
-    registry = CollectorRegistry()
-    registry.register(SemcacheCollector(engine))
-    text = generate_latest(registry).decode()
+    text = exposition(engine)
     assert 'semcache_hits_total{category="chat"} 1.0' in text
     assert 'semcache_misses_total{category="chat"} 1.0' in text
     assert 'semcache_entries{category="chat"} 1.0' in text

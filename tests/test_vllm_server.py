@@ -76,8 +76,12 @@ def test_plugin_loads_by_itself_and_heartbeats_while_idle(vllm):
     assert "semcache_load -> vllm_hooks.vllm_plugin:LoadSignalStatLogger" in log
     assert "litellm-semcache load plugin: pushing vllm-a" in log
     assert chat_request(server.base_url, "hello", 4)["usage"]["completion_tokens"] == 4
+    def idle_heartbeat() -> bool:  # after the request's steps: idle, with its last numbers
+        snapshot = board.get("vllm-a")
+        return bool(snapshot and snapshot.heartbeat and snapshot.running is not None)
+
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not (board.get("vllm-a") and board.get("vllm-a").heartbeat):
+    while time.monotonic() < deadline and not idle_heartbeat():
         time.sleep(0.1)
     idle = board.get("vllm-a")
     assert idle is not None and idle.heartbeat, "no heartbeat from the plugin while idle"
@@ -196,3 +200,56 @@ def metrics_stub():
     yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
     server.shutdown()
     server.server_close()
+
+
+def proxy_ask(base_url: str, key: str, prompt: str) -> dict[str, str]:
+    body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": prompt}],
+                       "max_tokens": 8, "metadata": {"semcache_category": "chat"}}).encode()
+    request = urllib.request.Request(f"{base_url}/v1/chat/completions", body,
+                                     {"Content-Type": "application/json",
+                                      "Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=120) as reply:
+        reply.read()
+        return {k.lower(): v for k, v in reply.headers.items()}
+
+
+def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
+    """Through the real proxy (pull mode, deployment from its model list): the decision
+    headers say overloaded, with the relaxed chat threshold, only while the burst lasts."""
+    import secrets
+
+    import yaml
+
+    from litellm_semcache.config import BUILTIN_DEFAULTS
+    from litellm_semcache.testing import litellm_proxy
+
+    server, _, _ = vllm
+    policy = yaml.safe_load(BUILTIN_DEFAULTS.read_text())
+    policy["load_policy"].update(enabled=True, min_dwell_seconds=0.5, scrape_interval_seconds=0.2)
+    policy["store"] = {"path": str(tmp_path / "store")}
+    policy["lookup_deadline_ms"] = 5000  # vLLM shares the proxy's CPUs here
+    (tmp_path / "semcache.yaml").write_text(yaml.safe_dump(policy))
+    key = f"sk-test-{secrets.token_hex(8)}"
+    config = {"model_list": [{"model_name": "tiny",
+                              "litellm_params": {"model": "openai/tiny", "api_key": "none",
+                                                 "api_base": f"{server.base_url}/v1"},
+                              "model_info": {"id": "vllm-a"}}],
+              "litellm_settings": {"callbacks": "litellm_semcache.proxy_handler"},
+              "general_settings": {"master_key": key}}
+    with litellm_proxy(config, tmp_path, {"SEMCACHE_CONFIG": str(tmp_path / "semcache.yaml")}) as proxy:
+        proxy_ask(proxy.base_url, key, "hello there")  # the first call attaches the scraper
+        time.sleep(1.0)
+        calm = proxy_ask(proxy.base_url, key, "good morning to you")
+        assert (calm["x-semcache-load"], calm["x-semcache-threshold"]) == ("normal", "0.8"), calm
+        assert calm["x-semcache-deployment"] == "vllm-a"
+        fillers = threading.Thread(target=burst, args=(server.base_url,), daemon=True)
+        fillers.start()
+        time.sleep(2.0)
+        busy = proxy_ask(proxy.base_url, key, "tell me a joke please")
+        fillers.join()
+        assert busy["x-semcache-load"] == "overloaded", busy
+        assert float(busy["x-semcache-threshold"]) < 0.8
+        assert float(busy["x-semcache-load-score"]) >= 0.8
+        time.sleep(2.0)
+        after = proxy_ask(proxy.base_url, key, "what should I cook tonight")
+        assert (after["x-semcache-load"], after["x-semcache-threshold"]) == ("normal", "0.8"), after

@@ -132,7 +132,7 @@ class LoadPolicy:
             return Effective(base.threshold, base.ttl_seconds, health.state, health.score)
         threshold = base.threshold
         if policy.threshold_floor is not None:
-            threshold = max(policy.threshold_floor, threshold - self.settings.relax * ramp)
+            threshold = round(max(policy.threshold_floor, threshold - self.settings.relax * ramp), 4)
         ttl = base.ttl_seconds
         if policy.ttl_cap is not None:
             ttl = min(policy.ttl_cap, int(ttl * (1 + (self.settings.ttl_stretch - 1) * ramp)))

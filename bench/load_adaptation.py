@@ -172,7 +172,7 @@ def _live_policy(name: str, pairs: list[dict[str, Any]], vllm: Any, workdir: Pat
 
     import yaml
 
-    from litellm_semcache.testing import litellm_proxy
+    from litellm_semcache.testing import litellm_proxy, proxy_config_for
 
     workdir.mkdir(parents=True, exist_ok=True)
     policy = _policy_yaml(name)
@@ -180,12 +180,7 @@ def _live_policy(name: str, pairs: list[dict[str, Any]], vllm: Any, workdir: Pat
     policy["store"] = {"path": str(workdir / "store")}
     (workdir / "semcache.yaml").write_text(yaml.safe_dump(policy))
     key = f"sk-bench-{secrets.token_hex(8)}"
-    config = {"model_list": [{"model_name": "tiny",
-                              "litellm_params": {"model": "openai/tiny", "api_key": "none",
-                                                 "api_base": f"{vllm.base_url}/v1"},
-                              "model_info": {"id": "vllm-tiny"}}],
-              "litellm_settings": {"callbacks": "litellm_semcache.proxy_handler"},
-              "general_settings": {"master_key": key}}
+    config = proxy_config_for(vllm, "vllm-tiny", key)
     env = {"SEMCACHE_CONFIG": str(workdir / "semcache.yaml"), "SEMCACHE_LOG_LEVEL": "warning"}
     with litellm_proxy(config, workdir, env) as proxy:
         namespaces = _namespaces(pairs)

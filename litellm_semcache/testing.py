@@ -281,6 +281,16 @@ def vllm_server(workdir: Path, *, served_name: str = "tiny", env: dict[str, str]
         _stop_group(process)
 
 
+def proxy_config_for(vllm: RunningVllm, deployment_id: str, master_key: str) -> dict[str, Any]:
+    """A LiteLLM proxy config with the cache, one model group routed to ``vllm``."""
+    return {"model_list": [{"model_name": vllm.served_name,
+                            "litellm_params": {"model": f"openai/{vllm.served_name}", "api_key": "none",
+                                               "api_base": f"{vllm.base_url}/v1"},
+                            "model_info": {"id": deployment_id}}],
+            "litellm_settings": {"callbacks": "litellm_semcache.proxy_handler"},
+            "general_settings": {"master_key": master_key}}
+
+
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the server's process group (API server, engine core, workers), then SIGKILL
     whatever of the group is left."""

@@ -221,7 +221,7 @@ def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
     import yaml
 
     from litellm_semcache.config import BUILTIN_DEFAULTS
-    from litellm_semcache.testing import litellm_proxy
+    from litellm_semcache.testing import litellm_proxy, proxy_config_for
 
     server, _, _ = vllm
     policy = yaml.safe_load(BUILTIN_DEFAULTS.read_text())
@@ -230,12 +230,7 @@ def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
     policy["lookup_deadline_ms"] = 5000  # vLLM shares the proxy's CPUs here
     (tmp_path / "semcache.yaml").write_text(yaml.safe_dump(policy))
     key = f"sk-test-{secrets.token_hex(8)}"
-    config = {"model_list": [{"model_name": "tiny",
-                              "litellm_params": {"model": "openai/tiny", "api_key": "none",
-                                                 "api_base": f"{server.base_url}/v1"},
-                              "model_info": {"id": "vllm-a"}}],
-              "litellm_settings": {"callbacks": "litellm_semcache.proxy_handler"},
-              "general_settings": {"master_key": key}}
+    config = proxy_config_for(server, "vllm-a", key)
     with litellm_proxy(config, tmp_path, {"SEMCACHE_CONFIG": str(tmp_path / "semcache.yaml")}) as proxy:
         proxy_ask(proxy.base_url, key, "hello there")  # the first call attaches the scraper
         time.sleep(1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +17,7 @@ from helpers import FakeClock  # noqa: E402
 from litellm_semcache.cache import SemanticCache  # noqa: E402
 from litellm_semcache.config import BUILTIN_DEFAULTS, CacheSettings, EmbeddingSettings, load_settings  # noqa: E402
 from litellm_semcache.embedding import MemoEmbedder, load_embedder  # noqa: E402
+from litellm_semcache.testing import RedisServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +42,9 @@ def make_cache(tmp_path: Path, embedder: MemoEmbedder, clock: FakeClock
             if key == "categories":
                 for name, policy in value.items():
                     data["categories"][name] = {**data["categories"].get(name, {}), **policy}
-            else:
+            elif key != "store":
                 data[key] = value
-        data["store"] = {"path": str(store_dir or tmp_path / "store")}
+        data["store"] = {"path": str(store_dir or tmp_path / "store"), **overrides.get("store", {})}
         cache = SemanticCache(CacheSettings(**data), embedder=embedder, clock=clock)
         opened.append(cache)
         return cache
@@ -67,3 +69,15 @@ def installed(tmp_path: Path, embedder: MemoEmbedder):
     yield engine
     litellm.cache = previous
     engine.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """A private redis-server (killed at the end). Missing redis-server: skipped, but a failure
+    under CI=true, where scripts/bootstrap-redis must have installed it."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is missing although CI=true: run scripts/bootstrap-redis")
+        pytest.skip("redis-server is not installed (scripts/bootstrap-redis installs it)")
+    with RedisServer(tmp_path / "redis") as server:
+        yield server

@@ -1,6 +1,6 @@
 """Circuit breaker: stop calling a dependency that keeps failing, and probe it back.
 
-A dead Redis or a hung embedder would otherwise cost every request a full timeout. After
+A dead Redis or a slow embedder would otherwise cost every request a full timeout. After
 ``failures`` consecutive errors the breaker opens and calls fail at once (the cache turns that
 into a miss); after ``reset_after_s`` one call is let through as a probe (half-open): success
 closes the breaker, failure re-opens it for another period.
@@ -26,8 +26,10 @@ class CircuitOpen(SemcacheError):
 
 class CircuitBreaker:
     def __init__(self, name: str, *, failures: int = 3, reset_after_s: float = 1.0,
+                 slow_after_s: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
+        self._slow_after = slow_after_s  # a call slower than this counts as a failure
         self._threshold = failures
         self._reset_after = reset_after_s
         self._clock = clock
@@ -48,12 +50,16 @@ class CircuitBreaker:
     def call(self, operation: Callable[[], T]) -> T:
         """Run ``operation`` unless the breaker is open; raises :class:`CircuitOpen` then."""
         self._admit()
+        started = self._clock()
         try:
             result = operation()
         except Exception:
             self._failed()
             raise
-        self._succeeded()
+        if self._slow_after is not None and self._clock() - started > self._slow_after:
+            self._failed()  # in-process work cannot be interrupted: stop calling it instead
+        else:
+            self._succeeded()
         return result
 
     def _admit(self) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 import structlog
 
 from litellm_semcache import guard, replication, snapshot
+from litellm_semcache.breaker import CircuitBreaker
 from litellm_semcache.categories import Categorizer
 from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
@@ -98,6 +99,10 @@ class SemanticCache:
         # A shared store (Redis) enforces quotas across replicas and publishes every change.
         self._feed = self._store if isinstance(self._store, replication.ChangeFeed) else None
         self._clock = clock
+        # An embedding slower than the lookup deadline counts as a failure: after a few, lookups
+        # stop embedding (a miss at once) until a probe finds the embedder fast again.
+        self._embedding_breaker = CircuitBreaker(
+            "embedder", slow_after_s=self.settings.lookup_deadline_ms / 1000)
         self._categorizer = Categorizer(self.settings, self.embedder)
         self._categorizer.warm_up()
         self._params = IndexParams(
@@ -164,7 +169,7 @@ class SemanticCache:
         exact = self._exact_candidate(view, category)
         if exact is not None:
             return exact
-        vector = self.embedder.embed_one(view.prompt or "")
+        vector = self._embed(view.prompt or "")
         if category is None:
             category, source = self._categorizer.by_embedding(vector)
         policy = self.settings.policy(category)
@@ -272,7 +277,7 @@ class SemanticCache:
         if policy.mode is Mode.OFF or ttl_seconds <= 0:
             return Decision(BYPASS, "mode_off" if policy.mode is Mode.OFF else "ttl_zero",
                             category=category)
-        vector = self.embedder.embed_one(view.prompt)
+        vector = self._embed(view.prompt)
         now = self._clock()
         document = Document(
             id=view.entry_id(policy.shared), category=category, scope=view.scope_for(policy.shared),
@@ -299,9 +304,11 @@ class SemanticCache:
     def _categorize(self, view: RequestView) -> tuple[str, str]:
         category, source = self._categorizer.without_embedding(view)
         if category is None:
-            category, source = self._categorizer.by_embedding(
-                self.embedder.embed_one(view.prompt or ""))
+            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""))
         return category, source
+
+    def _embed(self, text: str) -> np.ndarray:
+        return self._embedding_breaker.call(lambda: self.embedder.embed_one(text))
 
     def _category_for_store(self, view: RequestView) -> tuple[str, str]:
         pending = self._pending.get(view.exact_key)

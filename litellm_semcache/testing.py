@@ -234,8 +234,9 @@ class RedisServer:
     ``stop()`` / ``start()`` restart it on the same port and data.
     """
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, password: str | None = None) -> None:
         self.binary = shutil.which("redis-server")
+        self.password = password
         if self.binary is None:
             raise RuntimeError("redis-server is not installed (scripts/bootstrap-redis)")
         self.port = port or free_port()
@@ -245,13 +246,16 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 20.0) -> "RedisServer":
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.workdir), "--appendonly", "yes", "--appendfsync", "always",
                 "--save", "", "--protected-mode", "yes", "--daemonize", "no",
                 "--logfile", str(self.workdir / "redis.log")]
+        if self.password:
+            args += ["--requirepass", self.password]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -260,7 +264,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                     sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
+                    if sock.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return self
             except OSError:
                 pass

@@ -259,6 +259,8 @@ class SemanticCache:
         started = time.perf_counter()
         try:
             decision = self._store_answer(request, response, upstream_key, ttl)
+        except InvalidRequest as exc:  # malformed input is not a cache fault
+            decision = Decision(BYPASS, f"invalid_request: {exc}")
         except Exception as exc:  # noqa: BLE001 - a failed write is only a missed opportunity
             decision = self._fail_open("store", exc, started)
         decision.latency_ms = (time.perf_counter() - started) * 1000

@@ -36,8 +36,17 @@ T = TypeVar("T")
 _SCAN_BATCH = 500
 
 # KEYS: doc, quota zset, stream. ARGV: encoded, expires_ms, id, version, max_entries (0 = none),
-# category, origin, stream_max_len, now, doc key prefix.
+# category, origin, stream_max_len, now, doc key prefix, quota key prefix.
+# A document rewritten under another category leaves that category's quota set first.
 _PUT = """
+local old = redis.call('GET', KEYS[1])
+if old then
+  local ok, doc = pcall(cjson.decode, old)
+  if ok and type(doc) == 'table' and type(doc['category']) == 'string'
+      and doc['category'] ~= ARGV[6] then
+    redis.call('ZREM', ARGV[11] .. doc['category'], ARGV[3])
+  end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'op', 'add', 'id', ARGV[3],
@@ -107,7 +116,7 @@ class RedisStore:
         self._put = self._redis.register_script(_PUT)
         self._delete = self._redis.register_script(_DELETE)
         self.breaker = breaker or CircuitBreaker(f"redis {self.address}")
-        self.origin = uuid.uuid4().hex  # this replica, so it can skip its own events
+        self.origin = uuid.uuid4().hex  # which replica wrote an event (for diagnosis)
 
     # -------------------------------------------------------------- DocumentStore
 
@@ -131,7 +140,7 @@ class RedisStore:
                   self._stream],
             args=[encoded or document.to_bytes(), int(document.expires_at * 1000), document.id,
                   version, max_entries, document.category, self.origin, self._max_len, now,
-                  self._doc_prefix]))
+                  self._doc_prefix, self._quota_prefix]))
         return [(evicted[i].decode(), float(evicted[i + 1])) for i in range(0, len(evicted), 2)]
 
     def delete(self, key: str) -> None:

@@ -49,8 +49,6 @@ class Change:
 class ChangeFeed(Protocol):
     """A document store shared by replicas: global quotas and a change stream."""
 
-    origin: str
-
     def position(self) -> str: ...
     def changes_after(self, position: str, *, block_ms: int, count: int = 500
                       ) -> list[Change]: ...
@@ -90,7 +88,7 @@ class Follower:
         self._block_ms = block_ms
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="semcache-follower", daemon=True)
-        self.applied = 0  # events from other replicas applied
+        self.applied = 0  # events applied
         self.resyncs = 0
         self.errors = 0
 
@@ -127,9 +125,10 @@ class Follower:
             log.info("semcache.resynced", position=position)
         changes = self._feed.changes_after(self.position, block_ms=self._block_ms)
         for change in changes:
-            if change.origin != self._feed.origin:
-                self._apply(change)
-                self.applied += 1
+            # Own events too: a write whose reply timed out may still have happened in Redis
+            # (and evicted entries); applying is idempotent and cheap for what is already known.
+            self._apply(change)
+            self.applied += 1
             self.position = change.position  # only after it was applied: a failure retries it
 
     def _apply(self, change: Change) -> None:

@@ -58,12 +58,19 @@ def make_cache(tmp_path: Path, embedder: MemoEmbedder, clock: FakeClock
 def installed(tmp_path: Path, embedder: MemoEmbedder):
     """``litellm_semcache.install()`` with the shipped policy, a private store and the session's
     embedding model; LiteLLM's previous cache is restored afterwards."""
+    yield from install_shipped_policy(embedder, path=str(tmp_path / "installed-store"))
+
+
+def install_shipped_policy(embedder: MemoEmbedder, **store: Any):
+    """Generator for fixtures: install the shipped policy with ``store`` settings, yield the
+    engine, then restore LiteLLM's previous cache and close the engine."""
     import litellm
 
     import litellm_semcache
 
     settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
-    settings.store.path = str(tmp_path / "installed-store")
+    for key, value in store.items():
+        setattr(settings.store, key, value)
     previous = litellm.cache
     engine = litellm_semcache.install(settings, embedder=embedder)
     yield engine

@@ -12,8 +12,7 @@ import litellm
 import pytest
 import redis
 
-import litellm_semcache
-from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
+from conftest import install_shipped_policy
 from litellm_semcache.testing import StandInModel
 
 pytestmark = pytest.mark.redis
@@ -26,14 +25,8 @@ NEAR = [f"Please tell me one fun fact about {animal}" for animal in ANIMALS]
 
 @pytest.fixture
 def installed_on_redis(tmp_path, embedder, redis_server):
-    settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
-    settings.store.backend, settings.store.redis_url = "redis", redis_server.url
-    settings.store.path = str(tmp_path / "local")
-    previous = litellm.cache
-    engine = litellm_semcache.install(settings, embedder=embedder)
-    yield engine
-    litellm.cache = previous
-    engine.close()
+    yield from install_shipped_policy(embedder, backend="redis", redis_url=redis_server.url,
+                                      path=str(tmp_path / "local"))
 
 
 def test_200_concurrent_overlapping_requests(installed_on_redis, redis_server):

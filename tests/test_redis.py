@@ -209,3 +209,17 @@ def test_a_slow_redis_is_a_miss_within_the_operation_deadline(replica, redis_ser
     assert elapsed < 0.6  # the 200 ms socket timeout, not the 1.5 s pause
     time.sleep(1.6)
     wait_until(lambda: a.lookup(chat("Tell me a joke")).outcome == HIT, timeout=5)
+
+
+def test_an_entry_rewritten_in_another_category_leaves_the_old_quota(replica, redis_server, clock):
+    a = replica(categories={"chat": {"max_entries": 2}})
+    prompt = "Tell me something useful about owls"
+    a.store(chat(prompt, metadata={"semcache_category": "chat"}), {"v": 1})
+    clock.advance(1)
+    a.store(chat(prompt, metadata={"semcache_category": "code"}), {"v": 2})  # same id, new category
+    for other in ("Good morning!", "Tell me a joke"):
+        clock.advance(1)
+        a.store(chat(other, metadata={"semcache_category": "chat"}), {"v": other})
+
+    assert raw_redis(redis_server).zcard("semcache:quota:chat") == 2
+    assert a.lookup(chat(prompt, metadata={"semcache_category": "code"})).response == {"v": 2}

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shutil
 import time
 import urllib.request
-from pathlib import Path
 
 import openai
 import pytest
 import redis
-import yaml
 
 from litellm_semcache.testing import RedisServer, StandInModel, free_port, litellm_proxy
+from proxy_setup import ROOT, proxy_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-tenant-a-0123456789"
 REDIS_PASSWORD = f"redis-pw-{secrets.token_hex(8)}"
 UPSTREAM_SECRET = "sk-upstream-SECRET-value"
@@ -32,7 +31,6 @@ def upstream():
 @pytest.fixture(scope="module")
 def shared_redis(tmp_path_factory):
     if shutil.which("redis-server") is None:
-        import os
         if os.environ.get("CI") == "true":
             pytest.fail("redis-server is missing although CI=true: run scripts/bootstrap-redis")
         pytest.skip("redis-server is not installed (scripts/bootstrap-redis installs it)")
@@ -47,12 +45,7 @@ def replicas(tmp_path_factory, upstream, shared_redis):
         running = {}
         for name in ("a", "b"):
             workdir = tmp_path_factory.mktemp(f"proxy-{name}")
-            shutil.copy(Path(__file__).with_name("proxy_auth.py"), workdir / "proxy_auth.py")
-            config = yaml.safe_load((ROOT / "proxy.example.yaml").read_text())
-            for deployment in config["model_list"]:
-                deployment["litellm_params"]["api_base"] = upstream.url
-            config["general_settings"] = {"custom_auth": "proxy_auth.user_api_key_auth",
-                                          "master_key": f"sk-e2e-{secrets.token_hex(16)}"}
+            config = proxy_config(upstream.url, workdir)
             metrics_port = free_port()
             env = {"SEMCACHE_CONFIG": str(ROOT / "config.example.yaml"),
                    "SEMCACHE_STORE__BACKEND": "redis",

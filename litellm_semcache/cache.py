@@ -99,10 +99,10 @@ class SemanticCache:
         # A shared store (Redis) enforces quotas across replicas and publishes every change.
         self._feed = self._store if isinstance(self._store, replication.ChangeFeed) else None
         self._clock = clock
-        # An embedding slower than the lookup deadline counts as a failure: after a few, lookups
-        # stop embedding (a miss at once) until a probe finds the embedder fast again.
+        # An embedding slower than the lookup deadline counts as a failure: after 5 in a row,
+        # lookups stop embedding (a miss at once) until a probe finds the embedder fast again.
         self._embedding_breaker = CircuitBreaker(
-            "embedder", slow_after_s=self.settings.lookup_deadline_ms / 1000)
+            "embedder", failures=5, slow_after_s=self.settings.lookup_deadline_ms / 1000)
         self._categorizer = Categorizer(self.settings, self.embedder)
         self._categorizer.warm_up()
         self._params = IndexParams(

@@ -69,7 +69,7 @@ def test_a_slow_embedder_turns_into_fast_misses_then_is_probed_back(make_cache, 
     cache.embedder = MemoEmbedder(slowed, 0)
     cache.store(chat("Tell me a joke"), {"answer": "ok"})
     slowed.delay = 0.2
-    slow = [cache.lookup(chat(f"Tell me a joke number {n}")) for n in range(3)]
+    slow = [cache.lookup(chat(f"Tell me a joke number {n}")) for n in range(5)]
     assert all(d.outcome == MISS and d.reason == "deadline" for d in slow)
 
     calls = slowed.calls

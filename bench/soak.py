@@ -61,7 +61,10 @@ def _replica(name: str, redis_url: str, workdir: str, seconds: float, seed: int,
     errors = cross_hits = requests = 0
     started = time.monotonic()
     warm_rss = None
+    rss_samples: list[float] = []  # one per tenth of the run: does memory level off?
     while (elapsed := time.monotonic() - started) < seconds:
+        if elapsed >= seconds * len(rss_samples) / 10:
+            rss_samples.append(round(_rss_mb(), 1))
         if warm_rss is None and elapsed > seconds * 0.1:
             warm_rss = _rss_mb()
         roll, tenant = rng.random(), f"tenant-{rng.randrange(4)}"
@@ -96,7 +99,7 @@ def _replica(name: str, redis_url: str, workdir: str, seconds: float, seed: int,
         "cross_replica_hits": cross_hits, "reasons": outcomes, "errors_raised": errors,
         "fail_opens": sum(row.get("fail_opens", 0) for row in stats.values()),
         "entries_end": len(cache), "rss_warm_mb": round(warm_rss or 0, 1),
-        "rss_end_mb": round(_rss_mb(), 1),
+        "rss_end_mb": round(_rss_mb(), 1), "rss_samples_mb": rss_samples,
     })
     cache.close()
 

@@ -5,6 +5,7 @@
     python -m bench proxy --requests 500
     python -m bench quality                 # labelled pairs: hit and false-hit rates
     python -m bench soak --minutes 5        # two replicas over one redis-server (not in "all")
+    python -m bench faults                  # a Redis SIGKILL and restart under load (not in "all")
     python -m bench --smoke                 # seconds-long run of every suite, for CI
 """
 
@@ -30,7 +31,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("suite", nargs="?", choices=["all", "lookup", "proxy", "quality", "soak"],
+    parser.add_argument("suite", nargs="?", choices=["all", "lookup", "proxy", "quality", "soak", "faults"],
                         default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
@@ -50,6 +51,8 @@ def main() -> int:
         _proxy(args)
     if args.suite == "soak" or (args.suite == "all" and args.smoke):
         _soak(args)
+    if args.suite == "faults" or (args.suite == "all" and args.smoke):
+        _faults(args)
     return 0
 
 
@@ -137,6 +140,25 @@ def _soak(args: argparse.Namespace) -> None:
     print(f"replica B sees A's entry after: p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, "
           f"max {lag['max_ms']} ms ({lag['samples']} samples)")
     _write("soak_smoke.json" if args.smoke else "soak.json", results)
+
+
+def _faults(args: argparse.Namespace) -> None:
+    from bench import faults
+
+    results = faults.run(*((0.5, 1.0, 1.0) if args.smoke else (3.0, 5.0, 5.0)))
+    table = Table(title="one replica while its redis-server is SIGKILLed, then restarted")
+    for column in ("phase", "lookups", "hits", "p50 ms", "max ms"):
+        table.add_column(column, justify="right")
+    for phase, row in results["phases"].items():
+        table.add_row(phase, str(row["requests"]), str(row["hits"]), str(row["p50_ms"]),
+                      str(row["max_ms"]))
+    Console(width=180).print(table)
+    print(f"exceptions raised: {results['exceptions_raised']}; fail-opens: {results['fail_opens']}; "
+          f"breaker opened {results['breaker_opened']}x; first hit "
+          f"{results['seconds_to_first_hit_after_restart']} s after the restart; entries "
+          f"committed before the kill found after it: {results['found_after_restart']}/"
+          f"{results['committed_before_kill']}")
+    _write("faults_smoke.json" if args.smoke else "faults.json", results)
 
 
 def _write(name: str, results: Any) -> None:

@@ -26,7 +26,7 @@ NEAR = [f"Please tell me one fun fact about {animal}" for animal in ANIMALS]
 @pytest.fixture
 def installed_on_redis(tmp_path, embedder, redis_server):
     yield from install_shipped_policy(embedder, backend="redis", redis_url=redis_server.url,
-                                      path=str(tmp_path / "local"))
+                                      redis_timeout_ms=1000, path=str(tmp_path / "local"))
 
 
 def test_200_concurrent_overlapping_requests(installed_on_redis, redis_server):

@@ -77,7 +77,8 @@ def test_kill9_during_a_diskcache_write_burst(tmp_path, embedder):
 
 @pytest.mark.redis
 def test_kill9_during_a_redis_write_burst(tmp_path, embedder, redis_server):
-    store = {"backend": "redis", "redis_url": redis_server.url, "path": str(tmp_path / "local")}
+    store = {"backend": "redis", "redis_url": redis_server.url, "path": str(tmp_path / "local"),
+             "redis_timeout_ms": 1000}
     acked, highest = burst_and_kill(settings_for(store))
     redis_server.kill()  # and Redis itself, for good measure: the append-only file must hold
     redis_server.start()

@@ -50,6 +50,7 @@ def replicas(tmp_path_factory, upstream, shared_redis):
             env = {"SEMCACHE_CONFIG": str(ROOT / "config.example.yaml"),
                    "SEMCACHE_STORE__BACKEND": "redis",
                    "SEMCACHE_STORE__REDIS_URL": shared_redis.url,
+                   "SEMCACHE_STORE__REDIS_TIMEOUT_MS": "1000",
                    "SEMCACHE_STORE__PATH": str(workdir / "local"),
                    "SEMCACHE_METRICS_PORT": str(metrics_port),
                    "UPSTREAM_API_KEY": UPSTREAM_SECRET}

@@ -189,14 +189,19 @@ class RedisStore:
         if not reply:
             return []
         events = reply[0][1]
-        if position != "0-0" and self._trimmed_after(position):
+        if self._trimmed_after(position):
             raise StoreError("change events were trimmed before this replica read them")
         return [_change(ident, fields) for ident, fields in events]
 
     def _trimmed_after(self, position: str) -> bool:
+        """True when events after ``position`` may have been trimmed: the stream lost entries
+        (MAXLEN) and its oldest survivor is newer than ``position``. Trimming does not update
+        ``max-deleted-entry-id`` in Redis 7.0, hence the counts."""
         info = self._call(lambda: self._redis.xinfo_stream(self._stream))
-        deleted = info.get("max-deleted-entry-id") or b"0-0"
-        return _stream_id(deleted) > _stream_id(position)
+        if int(info.get("entries-added") or 0) <= int(info.get("length") or 0):
+            return False
+        first = info.get("first-entry")
+        return first is not None and _stream_id(first[0]) > _stream_id(position)
 
     # -------------------------------------------------------------- internals
 

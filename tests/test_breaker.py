@@ -74,8 +74,8 @@ def test_a_slow_embedder_turns_into_fast_misses_then_is_probed_back(make_cache, 
 
     calls = slowed.calls
     fast = cache.lookup(chat("Tell me a joke please"))
-    assert fast.outcome == MISS and fast.reason == "fail_open" and fast.latency_ms < 50
-    assert slowed.calls == calls  # not called while open
+    assert fast.outcome == MISS and fast.reason == "fail_open"
+    assert slowed.calls == calls  # not called while open: no 200 ms wait
 
     slowed.delay = 0.0
     time.sleep(1.05)  # reset period: the next embedding is the probe

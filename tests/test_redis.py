@@ -200,15 +200,15 @@ def test_tenant_isolation_holds_on_redis(replica):
 def test_a_slow_redis_is_a_miss_within_the_operation_deadline(replica, redis_server):
     a = replica(store={"redis_timeout_ms": 200})
     a.store(chat("Tell me a joke"), {"answer": "ok"})
-    raw_redis(redis_server).execute_command("CLIENT", "PAUSE", "1500", "ALL")  # Redis hangs
+    raw_redis(redis_server).execute_command("CLIENT", "PAUSE", "3000", "ALL")  # Redis hangs
 
     started = time.monotonic()
     decision = a.lookup(chat("Tell me a joke"))
     elapsed = time.monotonic() - started
 
     assert decision.outcome == MISS and decision.reason == "fail_open"
-    assert elapsed < 0.6  # the 200 ms socket timeout, not the 1.5 s pause
-    time.sleep(1.6)
+    assert elapsed < 1.5  # the 200 ms socket timeout (plus load), not the 3 s pause
+    time.sleep(max(0.0, 3.1 - elapsed))
     wait_until(lambda: a.lookup(chat("Tell me a joke")).outcome == HIT, timeout=5)
 
 

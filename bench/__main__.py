@@ -5,6 +5,8 @@
     python -m bench proxy --requests 500
     python -m bench quality                 # labelled pairs: hit and false-hit rates
     python -m bench load                    # static vs adaptive policy on a real vLLM (CPU)
+    python -m bench soak --minutes 5        # two replicas over one redis-server (not in "all")
+    python -m bench faults                  # a Redis SIGKILL and restart under load (not in "all")
     python -m bench --smoke                 # seconds-long run of every suite, for CI
 """
 
@@ -30,13 +32,15 @@ RESULTS = Path(__file__).parent / "results"
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("suite", nargs="?", choices=["all", "lookup", "proxy", "quality", "load"],
+    parser.add_argument("suite", nargs="?",
+                        choices=["all", "lookup", "proxy", "quality", "load", "soak", "faults"],
                         default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--vectors", choices=["mixed", "random"], default="mixed",
                         help="stored vectors: mixtures of real embeddings, or random (worst case)")
     parser.add_argument("--requests", type=int, default=200, help="proxy suite: requests per series")
+    parser.add_argument("--minutes", type=float, default=5.0, help="soak suite: duration")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,6 +53,10 @@ def main() -> int:
         _proxy(args)
     if args.suite in ("all", "load"):
         _load(args)
+    if args.suite == "soak" or (args.suite == "all" and args.smoke):
+        _soak(args)
+    if args.suite == "faults" or (args.suite == "all" and args.smoke):
+        _faults(args)
     return 0
 
 
@@ -142,6 +150,47 @@ def _proxy(args: argparse.Namespace) -> None:
                       f"{row['cache_lookup_p50_ms']:.3f}" if "cache_lookup_p50_ms" in row else "-")
     Console(width=180).print(table)
     _write("proxy_latency_smoke.json" if args.smoke else "proxy_latency.json", results)
+
+
+def _soak(args: argparse.Namespace) -> None:
+    from bench import soak
+
+    minutes = 0.1 if args.smoke else args.minutes
+    results = soak.run(minutes)
+    table = Table(title=f"soak: two replicas over one redis-server, {minutes:g} min mixed traffic")
+    for column in ("replica", "requests", "req/s", "lookup p50 ms", "lookup p99 ms", "hits",
+                   "cross-replica hits", "fail-opens", "errors", "entries", "RSS warm -> end MB"):
+        table.add_column(column, justify="right")
+    for row in results["replicas"]:
+        table.add_row(row["replica"], str(row["requests"]), str(row["throughput_rps"]),
+                      str(row["lookup_p50_ms"]), str(row["lookup_p99_ms"]), str(row["hits"]),
+                      str(row["cross_replica_hits"]), str(row["fail_opens"]),
+                      str(row["errors_raised"]), str(row["entries_end"]),
+                      f"{row['rss_warm_mb']} -> {row['rss_end_mb']}")
+    Console(width=180).print(table)
+    lag = results["convergence"]
+    print(f"replica B sees A's entry after: p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, "
+          f"max {lag['max_ms']} ms ({lag['samples']} samples)")
+    _write("soak_smoke.json" if args.smoke else "soak.json", results)
+
+
+def _faults(args: argparse.Namespace) -> None:
+    from bench import faults
+
+    results = faults.run(*((0.5, 1.0, 1.0) if args.smoke else (3.0, 5.0, 5.0)))
+    table = Table(title="one replica while its redis-server is SIGKILLed, then restarted")
+    for column in ("phase", "lookups", "hits", "p50 ms", "max ms"):
+        table.add_column(column, justify="right")
+    for phase, row in results["phases"].items():
+        table.add_row(phase, str(row["requests"]), str(row["hits"]), str(row["p50_ms"]),
+                      str(row["max_ms"]))
+    Console(width=180).print(table)
+    print(f"exceptions raised: {results['exceptions_raised']}; fail-opens: {results['fail_opens']}; "
+          f"breaker opened {results['breaker_opened']}x; first hit "
+          f"{results['seconds_to_first_hit_after_restart']} s after the restart; entries "
+          f"committed before the kill found after it: {results['found_after_restart']}/"
+          f"{results['committed_before_kill']}")
+    _write("faults_smoke.json" if args.smoke else "faults.json", results)
 
 
 def _write(name: str, results: Any) -> None:

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import structlog
 
-from litellm_semcache import guard, snapshot
+from litellm_semcache import guard, replication, snapshot
+from litellm_semcache.breaker import CircuitBreaker
 from litellm_semcache.categories import Categorizer
 from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
@@ -33,7 +34,7 @@ from litellm_semcache.index import CategoryIndex, IndexParams
 from litellm_semcache.load_policy import LoadPolicy
 from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.stats import CategoryStats, StatsBook
-from litellm_semcache.storage import DiskcacheStore, Document, DocumentStore
+from litellm_semcache.storage import Document, DocumentStore, open_store
 
 log = structlog.get_logger("litellm_semcache")
 
@@ -99,10 +100,15 @@ class SemanticCache:
     ) -> None:
         self.settings = settings or load_settings(None)
         self.embedder = embedder or load_embedder(self.settings.embedding)
-        self._store = store or DiskcacheStore(self.settings.store.path,
-                                              self.settings.store.size_limit_mb)
+        self._store = store or open_store(self.settings.store)
+        # A shared store (Redis) enforces quotas across replicas and publishes every change.
+        self._feed = self._store if isinstance(self._store, replication.ChangeFeed) else None
         self._clock = clock
         self.load = load_policy or LoadPolicy(self.settings.load_policy)
+        # An embedding slower than the lookup deadline counts as a failure: after 5 in a row,
+        # lookups stop embedding (a miss at once) until a probe finds the embedder fast again.
+        self._embedding_breaker = CircuitBreaker(
+            "embedder", failures=5, slow_after_s=self.settings.lookup_deadline_ms / 1000)
         self._categorizer = Categorizer(self.settings, self.embedder)
         self._categorizer.warm_up()
         self._params = IndexParams(
@@ -118,12 +124,15 @@ class SemanticCache:
         self._lru: dict[str, OrderedDict[str, None]] = {}
         self._expiry: list[tuple[float, int]] = []
         self._labels = itertools.count(1)
-        self._snapshot_dir = Path(self.settings.store.path) / "index-snapshot"
+        # Snapshots are per machine; replicas of a shared store rebuild from it instead.
+        self._snapshot_dir = (None if self._feed is not None
+                              else Path(self.settings.store.path) / "index-snapshot")
         self._pending: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
         self._lock = threading.RLock()
         self._closed = False
         self.stats = StatsBook()
-        self._rebuild()
+        self._follower: replication.Follower | None = None
+        self._start()
 
     # ------------------------------------------------------------------ lookup
 
@@ -166,7 +175,7 @@ class SemanticCache:
         exact = self._exact_candidate(view, category)
         if exact is not None:
             return exact
-        vector = self.embedder.embed_one(view.prompt or "")
+        vector = self._embed(view.prompt or "")
         if category is None:
             category, source = self._categorizer.by_embedding(vector)
         policy = self.settings.policy(category)
@@ -260,6 +269,8 @@ class SemanticCache:
         started = time.perf_counter()
         try:
             decision = self._store_answer(request, response, upstream_key, ttl)
+        except InvalidRequest as exc:  # malformed input is not a cache fault
+            decision = Decision(BYPASS, f"invalid_request: {exc}")
         except Exception as exc:  # noqa: BLE001 - a failed write is only a missed opportunity
             decision = self._fail_open("store", exc, started)
         decision.latency_ms = (time.perf_counter() - started) * 1000
@@ -278,7 +289,7 @@ class SemanticCache:
         if policy.mode is Mode.OFF or ttl_seconds <= 0:
             return Decision(BYPASS, "mode_off" if policy.mode is Mode.OFF else "ttl_zero",
                             category=category)
-        vector = self.embedder.embed_one(view.prompt)
+        vector = self._embed(view.prompt)
         now = self._clock()
         document = Document(
             id=view.entry_id(policy.shared), category=category, scope=view.scope_for(policy.shared),
@@ -305,9 +316,11 @@ class SemanticCache:
     def _categorize(self, view: RequestView) -> tuple[str, str]:
         category, source = self._categorizer.without_embedding(view)
         if category is None:
-            category, source = self._categorizer.by_embedding(
-                self.embedder.embed_one(view.prompt or ""))
+            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""))
         return category, source
+
+    def _embed(self, text: str) -> np.ndarray:
+        return self._embedding_breaker.call(lambda: self.embedder.embed_one(text))
 
     def _category_for_store(self, view: RequestView) -> tuple[str, str]:
         pending = self._pending.get(view.exact_key)
@@ -328,6 +341,9 @@ class SemanticCache:
             previous = self._entries.get(document.id)
             if previous is not None:
                 self._forget(previous)
+            if self._feed is not None:
+                self._insert_shared(self._feed, document, policy, encoded)
+                return
             lru = self._lru.setdefault(document.category, OrderedDict())
             while len(lru) >= policy.max_entries:
                 victim = self._entries[next(iter(lru))]
@@ -335,6 +351,16 @@ class SemanticCache:
             # The store is the source of truth: write it before the index can point at it.
             self._store.put(document, document.expires_at - document.created_at, encoded)
             self._index_entry(document)
+
+    def _insert_shared(self, feed: replication.ChangeFeed, document: Document,
+                       policy: CategoryPolicy, encoded: bytes) -> None:
+        """The shared store evicts across replicas (soonest expiry first) in the same atomic
+        write; this replica forgets the victims now, the others when the stream tells them."""
+        evicted = feed.put_within_quota(document, policy.max_entries, encoded)
+        self._index_entry(document)
+        for entry_id, version in evicted:
+            if self.retire(entry_id, version):
+                self._count(document.category).evictions += 1
 
     def _index_entry(self, document: Document) -> None:
         entry = self._remember(document)
@@ -396,6 +422,8 @@ class SemanticCache:
         if self._closed:
             return
         self._closed = True
+        if self._follower is not None:
+            self._follower.stop()
         try:
             self.save_snapshot()
         except Exception as exc:  # noqa: BLE001 - a missing snapshot only slows the next start
@@ -427,6 +455,8 @@ class SemanticCache:
         """Save the large (HNSW) shards so the next start loads instead of rebuilding them.
         Called by ``close()``; safe to call periodically. Returns the number of shards saved."""
         directory = self._snapshot_dir
+        if directory is None:
+            return 0
         groups: dict[tuple[str, str], dict[str, int]] = {}
         saved: set[str] = set()
         with self._lock:
@@ -442,6 +472,70 @@ class SemanticCache:
             snapshot.remove_except(directory, saved)
         return len(saved)
 
+    def _start(self) -> None:
+        """Rebuild from the store; with a shared store, then follow its change stream from the
+        position noted before the scan. An unreachable shared store does not stop the start:
+        the cache runs empty (every lookup a miss) until the follower resyncs it."""
+        if self._feed is None:
+            self._rebuild()
+            return
+        position = replication.position_or_none(self._feed)
+        if position is not None:
+            try:
+                self._rebuild()
+            except Exception as exc:  # noqa: BLE001 - fail open: start empty, resync later
+                self._fail_open("rebuild", exc, time.perf_counter())
+                position = None
+        self._follower = replication.Follower(
+            self, self._feed, position,
+            block_ms=max(10, int(self.settings.store.redis_timeout_ms / 2))).start()
+
+    # ------------------------------------------------------------------ replication
+
+    def holds(self, entry_id: str, version: float) -> bool:
+        """True when this replica indexes exactly that version (``expires_at``) of the entry."""
+        entry = self._entries.get(entry_id)
+        return entry is not None and entry.expires_at == version
+
+    def adopt(self, document: Document) -> None:
+        """Index a document another replica stored (or replace the version held here)."""
+        if not self._usable(document, self._clock()):
+            return
+        with self._lock:
+            previous = self._entries.get(document.id)
+            if previous is not None:
+                if previous.expires_at == document.expires_at:
+                    return
+                self._forget(previous)
+            self._index_entry(document)
+
+    def retire(self, entry_id: str, version: float) -> bool:
+        """Forget an entry removed from the shared store, unless this replica holds a newer
+        version of it (the removal was ordered before that write). True if it was forgotten."""
+        with self._lock:
+            entry = self._entries.get(entry_id)
+            if entry is None or entry.expires_at > version:
+                return False
+            self._forget(entry)
+            return True
+
+    def resync(self) -> None:
+        """Make the index match a fresh scan of the store (after an outage or a gap)."""
+        by_category, _ = self._scan_store()
+        stored = {doc.id: doc for documents in by_category.values() for doc in documents}
+        with self._lock:
+            for entry in list(self._entries.values()):
+                document = stored.get(entry.id)
+                if document is None or document.expires_at != entry.expires_at:
+                    self._forget(entry)
+            for document in sorted(stored.values(), key=lambda doc: doc.created_at):
+                if document.id not in self._entries:
+                    self._index_entry(document)
+
+    def _usable(self, document: Document, now: float) -> bool:
+        return (document.expires_at > now and document.category in self.settings.categories
+                and document.vector.shape == (self.embedder.dim,))
+
     def _rebuild(self) -> None:
         """Load the index at start: the document store is the source of truth, snapshots of
         large shards only spare the graph construction."""
@@ -452,7 +546,8 @@ class SemanticCache:
         finally:
             if gc_was_enabled:
                 gc.enable()
-        snapshots = snapshot.read_all(self._snapshot_dir, self.embedder.name)
+        snapshots = (snapshot.read_all(self._snapshot_dir, self.embedder.name)
+                     if self._snapshot_dir is not None else {})
         self._labels = itertools.count(1 + max(
             (label for snap in snapshots.values() for label in snap.ids.values()), default=0))
         with self._lock:
@@ -480,8 +575,7 @@ class SemanticCache:
         for item in self._store.scan():
             if isinstance(item, str):
                 stale.append(item)  # undecodable: never served, removed
-            elif (item.expires_at <= now or item.category not in self.settings.categories
-                  or item.vector.shape != (self.embedder.dim,)):
+            elif not self._usable(item, now):
                 stale.append(item.id)
             else:
                 by_category.setdefault(item.category, []).append(item)

@@ -113,11 +113,12 @@ def policy_table(settings: CacheSettings) -> Table:
 
 
 def _open_store(settings: CacheSettings) -> Any:
-    from litellm_semcache.storage import DiskcacheStore
+    """The policy's store. On Redis, deletions made here reach every running replica."""
+    from litellm_semcache.storage import open_store
 
-    if not Path(settings.store.path).is_dir():
+    if settings.store.backend == "diskcache" and not Path(settings.store.path).is_dir():
         raise SemcacheError(f"no cache store at {settings.store.path} (store.path in the policy)")
-    return DiskcacheStore(settings.store.path, settings.store.size_limit_mb)
+    return open_store(settings.store)
 
 
 def _stats(args: argparse.Namespace) -> int:

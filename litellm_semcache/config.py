@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -104,9 +105,31 @@ class EmbeddingSettings(_Strict):
 
 
 class StoreSettings(_Strict):
-    backend: str = Field("diskcache", pattern="^(diskcache)$")
-    path: str = ".semcache/store"
+    backend: str = Field("diskcache", pattern="^(diskcache|redis)$",
+                         description="diskcache: one machine; redis: several replicas share one")
+    path: str = Field(".semcache/store", description="diskcache directory (and index snapshots)")
     size_limit_mb: int = Field(4096, ge=1)
+    redis_url: str = Field("redis://127.0.0.1:6379/0",
+                           description="redis://[user:password@]host:port/db, rediss:// or unix://")
+    redis_prefix: str = Field("semcache:", min_length=1, description="namespace of every key")
+    redis_timeout_ms: float = Field(250.0, gt=0, le=60_000,
+                                    description="socket timeout of one Redis operation")
+    redis_stream_max_len: int = Field(100_000, ge=100,
+                                      description="change events kept for replicas that fall behind")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        try:
+            parts.port  # noqa: B018 - raises for a non-numeric port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("needs a host, e.g. redis://127.0.0.1:6379/0")
+        return value
 
 
 class IndexSettings(_Strict):
@@ -291,9 +314,16 @@ def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:
             known = _known_keys(error["loc"][:-1])
             message = f"unknown key{_suggest(str(error['loc'][-1]), known)}"
         elif "input" in error and not isinstance(error["input"], (dict, list)):
-            message += f" (got {error['input']!r})"
+            message += f" (got {_redact(error['input'])!r})"
         lines.append(f"  - {key}: {message}")
     return "\n".join(lines)
+
+
+def _redact(value: Any) -> Any:
+    """Hide a password in a URL-like value: config errors end up in logs."""
+    if isinstance(value, str):
+        return re.sub(r"(://[^/@\s]*?:)[^/@\s]*@", r"\1***@", value)
+    return value
 
 
 def _known_keys(parent: tuple[Any, ...]) -> list[str]:

@@ -10,19 +10,37 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import litellm
 import structlog
 from litellm.caching.base_cache import BaseCache
 
-from litellm_semcache.cache import MISS, Decision, SemanticCache
+from litellm_semcache.cache import HIT, MISS, Decision, SemanticCache
+from litellm_semcache.config import Mode
 from litellm_semcache.errors import InvalidRequest
 from litellm_semcache.request import view_request
 
 log = structlog.get_logger("litellm_semcache")
 SUPPORTED_CALL_TYPES = ["completion", "acompletion", "text_completion", "atext_completion"]
 _MAX_IN_FLIGHT = 10_000
+
+
+@dataclass
+class _Flight:
+    """One identical-prompt group: the leader's call to the model, then its stored answer."""
+
+    done: asyncio.Event
+    since: float
+    finished: float | None = None
+    stored: Decision | None = None
+    answer: Any = None
+
+    def usable(self, now: float, wait: float) -> bool:
+        if self.finished is None:
+            return now - self.since <= wait
+        return self.stored is not None and now - self.finished <= wait
 
 
 class LiteLLMBackend(BaseCache):
@@ -33,7 +51,7 @@ class LiteLLMBackend(BaseCache):
         super().__init__(default_ttl=0)
         self.engine = engine
         # request key -> (released when the first request's answer is stored, since when)
-        self._in_flight: dict[str, tuple[asyncio.Event, float]] = {}
+        self._in_flight: dict[str, _Flight] = {}
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:
         decision = self.engine.lookup(kwargs, upstream_key=key)
@@ -42,14 +60,15 @@ class LiteLLMBackend(BaseCache):
 
     async def async_get_cache(self, key: str, **kwargs: Any) -> Any:
         decision = await self._lookup(key, kwargs)
+        # A lookup cut off by its deadline or failed open (overload, open breaker) still joins
+        # single-flight: identical requests must not all reach the model because the cache is busy.
+        missed = decision is None or decision.outcome == MISS
+        request_key = missed and ((decision and decision.request_key) or _joinable_key(kwargs, key))
+        flight = await self._follow_identical_request(request_key) if request_key else None
+        if flight is not None:
+            decision = self._shared_answer(flight) or decision
         if decision is None:
             return None
-        if decision.outcome == MISS and decision.request_key \
-                and await self._follow_identical_request(decision.request_key):
-            again = await self._lookup(key, kwargs)  # the first request's answer is stored now
-            if again is not None and again.served:
-                again.reason = f"{again.reason}+single_flight"
-                decision = again
         _annotate(kwargs, decision.as_dict())
         return decision.response if decision.served else None
 
@@ -64,31 +83,56 @@ class LiteLLMBackend(BaseCache):
             log.warning("semcache.fail_open", operation="lookup", error="deadline")
             return None
 
-    async def _follow_identical_request(self, request_key: str) -> bool:
+    async def _follow_identical_request(self, request_key: str) -> _Flight | None:
         """Single-flight for identical prompts: the first miss goes to the model, identical ones
-        arriving meanwhile wait (up to ``single_flight_wait_ms``) for its answer to be stored.
-        True when this request waited and the answer arrived. Near-duplicates are not held
-        back: only an exact (scope, prompt) match waits."""
+        arriving meanwhile wait (up to ``single_flight_wait_ms``) for its answer to be stored,
+        and so do those arriving up to that long after it was stored (their own lookup may
+        have been cut off under load). Returns the finished flight, or None to call the model.
+        Near-duplicates are not held back: only an exact (scope, prompt) match waits."""
         wait = self.engine.settings.single_flight_wait_ms / 1000
         if wait <= 0:
-            return False
+            return None
         now = time.monotonic()
         flight = self._in_flight.get(request_key)
-        if flight is None or now - flight[1] > wait:  # none, or its leader failed: lead
+        if flight is None or not flight.usable(now, wait):  # none, stale or failed: lead
             if len(self._in_flight) > _MAX_IN_FLIGHT:
-                self._in_flight = {k: v for k, v in self._in_flight.items() if now - v[1] <= wait}
-            self._in_flight[request_key] = (asyncio.Event(), now)
-            return False
+                self._in_flight = {k: v for k, v in self._in_flight.items() if v.usable(now, wait)}
+            self._in_flight[request_key] = _Flight(asyncio.Event(), now)
+            return None
         try:
-            await asyncio.wait_for(flight[0].wait(), timeout=wait - (now - flight[1]))
+            await asyncio.wait_for(flight.done.wait(), timeout=wait - (now - flight.since))
         except asyncio.TimeoutError:
-            return False
-        return True
+            return None
+        return flight if flight.stored is not None else None
 
-    def _release(self, request_key: str | None) -> None:
-        flight = self._in_flight.pop(request_key, None) if request_key else None
-        if flight is not None:
-            flight[0].set()
+    def _shared_answer(self, flight: _Flight) -> Decision | None:
+        """The leader's stored answer, served as an exact hit (where the category serves hits)."""
+        stored = flight.stored
+        if stored is None or stored.category is None:
+            return None
+        policy = self.engine.settings.policy(stored.category)
+        if policy.mode is not Mode.ON:
+            return None
+        stats = self.engine.stats.of(stored.category)
+        stats.lookups += 1
+        stats.hits += 1
+        stats.exact_hits += 1
+        return Decision(HIT, "exact+single_flight", category=stored.category,
+                        category_source="single_flight", similarity=1.0,
+                        threshold=policy.similarity_threshold, ttl_seconds=stored.ttl_seconds,
+                        entry_id=stored.entry_id, request_key=stored.request_key,
+                        response=flight.answer)
+
+    def _release(self, request_key: str | None, stored: Decision | None, answer: Any) -> None:
+        flight = self._in_flight.get(request_key) if request_key else None
+        if flight is None or flight.done.is_set():
+            return
+        if stored is not None and stored.outcome == "stored":
+            flight.stored, flight.answer = stored, answer
+        else:
+            del self._in_flight[request_key]  # type: ignore[arg-type]
+        flight.finished = time.monotonic()
+        flight.done.set()
 
     def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
         self.engine.store(kwargs, value, upstream_key=key)
@@ -101,7 +145,7 @@ class LiteLLMBackend(BaseCache):
             # wake identical requests waiting for this answer (they look up again); the view is
             # only recomputed when the store failed before computing it
             self._release(stored.request_key if stored and stored.request_key
-                          else _request_key(kwargs, key))
+                          else _request_key(kwargs, key), stored, value)
 
     async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
         for key, value in cache_list:
@@ -125,6 +169,16 @@ def _request_key(kwargs: dict[str, Any], key: str) -> str | None:
         return view_request(kwargs, upstream_key=key).exact_key
     except InvalidRequest:
         return None
+
+
+def _joinable_key(kwargs: dict[str, Any], key: str) -> str | None:
+    """The request key of a request whose own lookup gave no decision; None for one that asked
+    not to be served from the cache."""
+    try:
+        view = view_request(kwargs, upstream_key=key)
+    except InvalidRequest:
+        return None
+    return None if view.controls.no_cache or view.prompt is None else view.exact_key
 
 
 def _annotate(kwargs: dict[str, Any], decision: dict[str, Any]) -> None:

@@ -12,13 +12,16 @@ import base64
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
 import diskcache
 import numpy as np
 import orjson
 
 from litellm_semcache.errors import StoreError
+
+if TYPE_CHECKING:
+    from litellm_semcache.config import StoreSettings
 
 DOCUMENT_VERSION = 1
 
@@ -137,3 +140,14 @@ class DiskcacheStore:
 
     def __len__(self) -> int:
         return len(self._cache)
+
+
+def open_store(settings: "StoreSettings") -> DocumentStore:
+    """The document store the policy names (``store.backend``)."""
+    if settings.backend == "redis":
+        from litellm_semcache.redis_store import RedisStore  # the redis client is an extra
+
+        return RedisStore(settings.redis_url, prefix=settings.redis_prefix,
+                          timeout_ms=settings.redis_timeout_ms,
+                          stream_max_len=settings.redis_stream_max_len)
+    return DiskcacheStore(settings.path, settings.size_limit_mb)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +17,7 @@ from helpers import FakeClock  # noqa: E402
 from litellm_semcache.cache import SemanticCache  # noqa: E402
 from litellm_semcache.config import BUILTIN_DEFAULTS, CacheSettings, EmbeddingSettings, load_settings  # noqa: E402
 from litellm_semcache.embedding import MemoEmbedder, load_embedder  # noqa: E402
+from litellm_semcache.testing import RedisServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +42,9 @@ def make_cache(tmp_path: Path, embedder: MemoEmbedder, clock: FakeClock
             if key == "categories":
                 for name, policy in value.items():
                     data["categories"][name] = {**data["categories"].get(name, {}), **policy}
-            else:
+            elif key != "store":
                 data[key] = value
-        data["store"] = {"path": str(store_dir or tmp_path / "store")}
+        data["store"] = {"path": str(store_dir or tmp_path / "store"), **overrides.get("store", {})}
         cache = SemanticCache(CacheSettings(**data), embedder=embedder, clock=clock)
         opened.append(cache)
         return cache
@@ -56,14 +58,33 @@ def make_cache(tmp_path: Path, embedder: MemoEmbedder, clock: FakeClock
 def installed(tmp_path: Path, embedder: MemoEmbedder):
     """``litellm_semcache.install()`` with the shipped policy, a private store and the session's
     embedding model; LiteLLM's previous cache is restored afterwards."""
+    yield from install_shipped_policy(embedder, path=str(tmp_path / "installed-store"))
+
+
+def install_shipped_policy(embedder: MemoEmbedder, **store: Any):
+    """Generator for fixtures: install the shipped policy with ``store`` settings, yield the
+    engine, then restore LiteLLM's previous cache and close the engine."""
     import litellm
 
     import litellm_semcache
 
     settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
-    settings.store.path = str(tmp_path / "installed-store")
+    for key, value in store.items():
+        setattr(settings.store, key, value)
     previous = litellm.cache
     engine = litellm_semcache.install(settings, embedder=embedder)
     yield engine
     litellm.cache = previous
     engine.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """A private redis-server (killed at the end). Missing redis-server: skipped, but a failure
+    under CI=true, where scripts/bootstrap-redis must have installed it."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is missing although CI=true: run scripts/bootstrap-redis")
+        pytest.skip("redis-server is not installed (scripts/bootstrap-redis installs it)")
+    with RedisServer(tmp_path / "redis") as server:
+        yield server

@@ -6,20 +6,16 @@ its own prompts so that tests stay independent.
 
 from __future__ import annotations
 
-import secrets
-import shutil
 import time
 import urllib.request
-from pathlib import Path
 
 import openai
 import pytest
-import yaml
 
 from litellm_semcache.testing import StandInModel, free_port, litellm_proxy
+from proxy_setup import ROOT, proxy_config
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 KEY_A, KEY_B = "sk-tenant-a-0123456789", "sk-tenant-b-0123456789"
 
 
@@ -32,12 +28,7 @@ def upstream():
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory, upstream):
     workdir = tmp_path_factory.mktemp("proxy")
-    shutil.copy(Path(__file__).with_name("proxy_auth.py"), workdir / "proxy_auth.py")
-    config = yaml.safe_load((ROOT / "proxy.example.yaml").read_text())
-    for deployment in config["model_list"]:
-        deployment["litellm_params"]["api_base"] = upstream.url
-    config["general_settings"] = {"custom_auth": "proxy_auth.user_api_key_auth",
-                                  "master_key": f"sk-e2e-{secrets.token_hex(16)}"}
+    config = proxy_config(upstream.url, workdir)
     metrics_port = free_port()
     env = {"SEMCACHE_CONFIG": str(ROOT / "config.example.yaml"),
            "SEMCACHE_STORE__PATH": str(workdir / "store"), "SEMCACHE_METRICS_PORT": str(metrics_port),

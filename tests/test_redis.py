@@ -1,0 +1,258 @@
+"""Several cache replicas over one real redis-server: shared documents, absolute TTL, global
+quotas, convergence through the change stream, Redis outages, and no unpickling."""
+
+from __future__ import annotations
+
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from helpers import FakeClock, chat
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from litellm_semcache.cache import HIT, MISS
+from litellm_semcache.config import ConfigError, load_settings
+
+pytestmark = pytest.mark.redis
+PROMPTS = ["Tell me a joke", "How do I reverse a list in Python?", "What is a normal blood pressure?",
+           "hi, how are you today?", "How do I configure webhooks?"]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Near the real time: Redis expires documents by its own clock."""
+    return FakeClock(time.time())
+
+
+@pytest.fixture
+def replica(make_cache, redis_server):
+    def build(**overrides):
+        # 1 s: appendfsync always on a loaded 2-core CI box can take a few hundred ms
+        store = {"backend": "redis", "redis_url": redis_server.url, "redis_timeout_ms": 1000,
+                 **overrides.pop("store", {})}
+        return make_cache(store=store, **overrides)
+    return build
+
+
+def wait_until(condition, timeout: float = 5.0) -> float:
+    """Seconds until ``condition()`` held; fails after ``timeout``."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, "condition never held"
+        time.sleep(0.002)
+    return time.monotonic() - started
+
+
+def raw_redis(server) -> redis.Redis:
+    return redis.Redis.from_url(server.url)
+
+
+def test_an_entry_stored_through_one_replica_is_served_by_another(replica):
+    a, b = replica(), replica()
+    a.store(chat("hi, how are you today?"), {"answer": "fine"})
+
+    waited = wait_until(lambda: len(b) == 1)
+    decision = b.lookup(chat("hello, how are you doing?"))
+
+    assert decision.outcome == HIT and decision.response == {"answer": "fine"}
+    assert waited < 1.0
+
+
+def test_a_late_replica_rebuilds_from_redis_then_follows_the_stream(replica):
+    a = replica()
+    for prompt in PROMPTS[:3]:
+        a.store(chat(prompt), {"answer": prompt})
+    late = replica()
+    assert len(late) == 3  # from the scan, before any event
+    a.store(chat(PROMPTS[3]), {"answer": PROMPTS[3]})
+    wait_until(lambda: len(late) == 4)
+    assert late.lookup(chat(PROMPTS[3])).response == {"answer": PROMPTS[3]}
+
+
+def test_deletes_and_flushes_reach_every_replica(replica):
+    a, b = replica(), replica()
+    for prompt in PROMPTS:
+        a.store(chat(prompt), {"answer": prompt})
+    wait_until(lambda: len(b) == len(PROMPTS))
+
+    b.flush()
+
+    wait_until(lambda: len(a) == 0)
+    assert a.lookup(chat(PROMPTS[0])).outcome == MISS
+
+
+def test_redis_ttl_is_the_absolute_category_ttl_and_a_hit_never_extends_it(replica, redis_server):
+    a = replica(categories={"chat": {"ttl_seconds": 120, "ttl_cap": 120}})
+    decision = a.store(chat("hi, how are you today?"), {"answer": "fine"})
+    document = a._store.get(decision.entry_id)
+    server = raw_redis(redis_server)
+    key = f"semcache:doc:{decision.entry_id}"
+    before = server.execute_command("PEXPIRETIME", key)
+    assert a.lookup(chat("hi, how are you today?")).outcome == HIT
+
+    assert document.expires_at - document.created_at == 120
+    assert before == int(document.expires_at * 1000)  # Redis expires it with the entry
+    assert server.execute_command("PEXPIRETIME", key) == before  # the hit did not re-arm it
+
+
+def test_quota_is_global_across_replicas_and_evicts_the_oldest(replica, redis_server, clock):
+    quota = {"categories": {"chat": {"max_entries": 3}}}
+    a, b = replica(**quota), replica(**quota)
+    prompts = ["Tell me a joke", "Good morning!", "Can you recommend a good book?",
+               "What should I cook for dinner tonight?", "I'm bored, what can we talk about?"]
+    for position, prompt in enumerate(prompts):
+        (a if position % 2 else b).store(chat(prompt, metadata={"category": "chat"}),
+                                         {"answer": prompt})
+        clock.advance(1)
+
+    server = raw_redis(redis_server)
+    assert server.zcard("semcache:quota:chat") == 3
+    assert len(list(server.scan_iter("semcache:doc:*"))) == 3
+    wait_until(lambda: len(a) == len(b) == 3)
+    for replica_ in (a, b):
+        assert replica_.lookup(chat(prompts[0], metadata={"category": "chat"})).outcome == MISS
+        assert replica_.lookup(chat(prompts[-1], metadata={"category": "chat"})).outcome == HIT
+    assert a.stats.of("chat").evictions + b.stats.of("chat").evictions == 2
+
+
+def test_a_pickled_document_in_redis_is_never_unpickled(replica, redis_server, tmp_path):
+    a = replica()
+    decision = a.store(chat("Tell me a joke"), {"answer": "ok"})
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    raw_redis(redis_server).set(f"semcache:doc:{decision.entry_id}", pickle.dumps(Exploit()))
+
+    assert a.lookup(chat("Tell me a joke")).outcome == MISS
+    assert replica().lookup(chat("Tell me a joke")).outcome == MISS  # rebuild: skipped as stale
+    assert not marker.exists()
+    assert a.stats.of("uncategorised").fail_opens >= 1
+
+
+def test_redis_killed_mid_run_then_restarted_fails_open_and_loses_nothing(replica, redis_server):
+    a, b = replica(), replica()
+    for prompt in PROMPTS[:3]:
+        a.store(chat(prompt), {"answer": prompt})
+    wait_until(lambda: len(b) == 3)
+
+    redis_server.kill()  # SIGKILL: only the append-only file survives
+    outage = [a.lookup(chat(prompt)) for prompt in PROMPTS] + [
+        a.store(chat("What is the capital of France?"), {"answer": "Paris"})]
+    assert all(d.outcome in ("miss", "bypass") for d in outage)  # answered, never raised
+    assert a.stats.of("uncategorised").fail_opens >= 1
+    assert a._store.breaker.opened >= 1
+
+    redis_server.start()
+    wait_until(lambda: a.lookup(chat(PROMPTS[0])).outcome == HIT, timeout=10)
+    for prompt in PROMPTS[:3]:  # committed before the stop: still there
+        assert a.lookup(chat(prompt)).response == {"answer": prompt}
+    a.store(chat(PROMPTS[4]), {"answer": PROMPTS[4]})  # the follower of b resumed
+    wait_until(lambda: b.lookup(chat(PROMPTS[4])).outcome == HIT, timeout=10)
+
+
+def test_a_replica_started_while_redis_is_down_catches_up_when_it_is_back(replica, redis_server):
+    a = replica()
+    a.store(chat(PROMPTS[0]), {"answer": PROMPTS[0]})
+    redis_server.kill()
+    started = time.monotonic()
+    b = replica()  # must not fail: starts empty
+    assert time.monotonic() - started < 5
+    assert b.lookup(chat(PROMPTS[0])).outcome == MISS
+    redis_server.start()
+    wait_until(lambda: b.lookup(chat(PROMPTS[0])).outcome == HIT, timeout=10)
+
+
+def test_bad_redis_settings_are_config_errors_that_hide_the_password():
+    with pytest.raises(ConfigError) as error:
+        load_settings({"store": {"backend": "redis", "redis_url": "http://user:s3cret@host/0"}})
+    assert "store.redis_url" in str(error.value) and "s3cret" not in str(error.value)
+    with pytest.raises(ConfigError, match="store.backend"):
+        load_settings({"store": {"backend": "redis-cluster"}})
+    with pytest.raises(ConfigError, match="store.redis_timeout_ms"):
+        load_settings({"store": {"backend": "redis", "redis_timeout_ms": 0}})
+
+
+def test_tenant_isolation_holds_on_redis(replica):
+    cache = replica()
+    tenants = st.sampled_from(["key-a", "key-b", "key-c"])
+
+    @settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(writes=st.lists(st.tuples(tenants, st.sampled_from(PROMPTS)), min_size=1, max_size=5),
+           reader=tenants, asked=st.sampled_from(PROMPTS))
+    def check(writes, reader, asked):
+        cache.flush()
+        for tenant, prompt in writes:
+            cache.store(chat(prompt, metadata={"user_api_key_hash": tenant}), {"owner": tenant})
+        decision = cache.lookup(chat(asked, metadata={"user_api_key_hash": reader}))
+        if decision.outcome == HIT:
+            assert decision.response == {"owner": reader}
+
+    check()
+
+
+def test_a_slow_redis_is_a_miss_within_the_operation_deadline(replica, redis_server):
+    a = replica(store={"redis_timeout_ms": 200})
+    a.store(chat("Tell me a joke"), {"answer": "ok"})
+    raw_redis(redis_server).execute_command("CLIENT", "PAUSE", "3000", "ALL")  # Redis hangs
+
+    started = time.monotonic()
+    decision = a.lookup(chat("Tell me a joke"))
+    elapsed = time.monotonic() - started
+
+    assert decision.outcome == MISS and decision.reason == "fail_open"
+    assert elapsed < 1.5  # the 200 ms socket timeout (plus load), not the 3 s pause
+    time.sleep(max(0.0, 3.1 - elapsed))
+    wait_until(lambda: a.lookup(chat("Tell me a joke")).outcome == HIT, timeout=5)
+
+
+def test_an_entry_rewritten_in_another_category_leaves_the_old_quota(replica, redis_server, clock):
+    a = replica(categories={"chat": {"max_entries": 2}})
+    prompt = "Tell me something useful about owls"
+    a.store(chat(prompt, metadata={"semcache_category": "chat"}), {"v": 1})
+    clock.advance(1)
+    a.store(chat(prompt, metadata={"semcache_category": "code"}), {"v": 2})  # same id, new category
+    for other in ("Good morning!", "Tell me a joke"):
+        clock.advance(1)
+        a.store(chat(other, metadata={"semcache_category": "chat"}), {"v": other})
+
+    assert raw_redis(redis_server).zcard("semcache:quota:chat") == 2
+    assert a.lookup(chat(prompt, metadata={"semcache_category": "code"})).response == {"v": 2}
+
+
+def test_an_index_entry_whose_document_is_gone_is_a_miss(replica, redis_server):
+    a, b = replica(), replica()
+    decision = a.store(chat("Tell me a joke"), {"answer": "ok"})
+    wait_until(lambda: len(b) == 1)
+    raw_redis(redis_server).delete(f"semcache:doc:{decision.entry_id}")  # no event published
+
+    missed = b.lookup(chat("Tell me a joke"))
+
+    assert missed.outcome == MISS and missed.reason in ("document_missing", "no_candidate")
+    assert len(b) == 0  # dropped, never served
+
+
+def test_a_follower_whose_position_was_trimmed_resyncs_from_the_store(replica):
+    from litellm_semcache.replication import Follower
+
+    a = replica(store={"redis_stream_max_len": 100})
+    b = replica(store={"redis_stream_max_len": 100})
+    b._follower.stop()  # b falls far behind
+    position = b._follower.position
+    prompts = [f"burst question {n}: what is {n} plus {n + 7}?" for n in range(300)]
+    for prompt in prompts:
+        a.store(chat(prompt), {"p": prompt})
+
+    follower = Follower(b, b._store, position, block_ms=100).start()
+    try:
+        wait_until(lambda: len(b) == len(prompts), timeout=20)
+        assert follower.resyncs == 1
+        assert b.lookup(chat(prompts[0])).response == {"p": prompts[0]}
+    finally:
+        follower.stop()

@@ -47,7 +47,7 @@ def replay(results: dict[str, Any], path: Path) -> None:
     axis.bar([x + width for x in xs], [r["hit_rate"] for r in rows], width, label="hit rate")
     for i, latency in enumerate(latencies):
         axis.bar([x + (2 + i) * width for x in xs],
-                 [r["break_even_hit_rate"][str(latency)] for r in rows], width,
+                 [r["break_even_hit_rate"][str(latency)] or 0.0 for r in rows], width,
                  label=f"break-even at {latency} ms", alpha=0.7)
     axis.set_xticks([x + width * (1 + len(latencies)) / 2 for x in xs], categories)
     axis.set_ylabel("fraction")

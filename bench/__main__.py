@@ -68,23 +68,49 @@ def main() -> int:
 def _quality(args: argparse.Namespace) -> None:
     from bench import hit_quality
 
-    everything = {}
-    for path in sorted(hit_quality.DATA.parent.glob("pairs*.jsonl")):
-        results = everything[path.name] = hit_quality.run(path)
-        table = Table(title=f"hit quality on {results['pairs']} labelled pairs ({path.name})")
-        for column in ("policy", "hit rate (same-answer pairs)", "false-hit rate (different-answer)"):
-            table.add_column(column, justify="left" if column == "policy" else "right")
+    files = sorted(hit_quality.DATA.parent.glob("pairs*.jsonl"))
+    if args.smoke:
+        files = [hit_quality.DATA.with_name("pairs_traps.jsonl")]
+    everything = {path.name: hit_quality.run(path) for path in files}
+    for name, results in everything.items():
+        _quality_tables(name, results)
+    name = "hit_quality_smoke" if args.smoke else "hit_quality"
+    _write(f"{name}.json", everything)
+    plots.hit_quality(everything, RESULTS / f"{name}.png")
 
-        def add(name: str, row: dict[str, Any], table: Table = table) -> None:
-            table.add_row(name, f"{row['hit_rate']:.1%}", f"{row['false_hit_rate']:.1%}")
 
-        add("shipped per-category thresholds + guard", results["shipped"]["with_guard"])
-        add("shipped per-category thresholds, no guard", results["shipped"]["without_guard"])
-        for threshold, row in results["sweep"].items():
-            add(f"global {threshold} + guard", row["with_guard"])
-            add(f"global {threshold}, no guard", row["without_guard"])
+def _quality_tables(name: str, results: dict[str, Any]) -> None:
+    def rates(row: dict[str, Any]) -> list[str]:
+        return ["-" if row[key] is None else f"{row[key]:.1%}"
+                for key in ("hit_rate", "false_hit_rate")]
+
+    table = Table(title=f"hit quality on {results['pairs']} labelled pairs ({name})")
+    for column in ("policy", "hit rate (same-answer pairs)", "false-hit rate (different-answer)"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    table.add_row("shipped per-category thresholds + guard", *rates(results["shipped"]["with_guard"]))
+    table.add_row("shipped per-category thresholds, no guard",
+                  *rates(results["shipped"]["without_guard"]))
+    for threshold, row in results["sweep"].items():
+        table.add_row(f"global {threshold} + guard", *rates(row["with_guard"]))
+        table.add_row(f"global {threshold}, no guard", *rates(row["without_guard"]))
+    for key, label in (("gptcache_default", "GPTCache default (exact-match evaluation)"),
+                       ("gptcache_search_distance",
+                        "GPTCache SearchDistanceEvaluation, threshold 0.8 (cos >= 0.6)")):
+        if key in results:
+            table.add_row(label, *rates(results[key]))
+    Console(width=180).print(table)
+    for group in ("by_category", "by_trap"):
+        if not results.get(group):
+            continue
+        table = Table(title=f"{name}, shipped thresholds, {group.replace('by_', 'per ')}")
+        for column in ("group", "pairs (same / different)", "hit rate + guard",
+                       "false-hit rate + guard", "hit rate, no guard", "false-hit rate, no guard"):
+            table.add_column(column, justify="left" if column == "group" else "right")
+        for label, row in results[group].items():
+            guarded = row["with_guard"]
+            table.add_row(label, f"{guarded['same_pairs']} / {guarded['different_pairs']}",
+                          *rates(guarded), *rates(row["without_guard"]))
         Console(width=180).print(table)
-    _write("hit_quality_smoke.json" if args.smoke else "hit_quality.json", everything)
 
 
 def _lookup(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,8 +50,20 @@ class MilvusCategoryIndex:
                     zip(labels[start:start + _INSERT_BATCH], vectors[start:start + _INSERT_BATCH])]
             self.client.insert(name, rows)
         if len(labels) > 1:
-            self.client.flush(name)  # a bulk load ends with sealed, indexed segments
+            self._seal_and_index(name)
         self._sizes[scope] += len(labels)
+
+    def _seal_and_index(self, name: str, patience_s: float = 300.0) -> None:
+        """End a bulk load as a deployment would: segments sealed and their HNSW index built
+        (Milvus builds it in the background; until then a search scans raw segments)."""
+        self.client.flush(name)
+        deadline = time.monotonic() + patience_s
+        while time.monotonic() < deadline:
+            state = self.client.describe_index(name, "vector")
+            if not state.get("pending_index_rows") and state.get("indexed_rows", 0) >= \
+                    state.get("total_rows", 0):
+                return
+            time.sleep(0.5)
 
     def load_shard(self, scope: str, path: Path, labels: np.ndarray, vectors: np.ndarray) -> None:
         raise ValueError("the Milvus variant keeps no local snapshot")  # the caller rebuilds

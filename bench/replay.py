@@ -6,7 +6,7 @@ one by one until the cut. Each prompt is looked up; a miss stores a stand-in ans
 LiteLLM glue would after the upstream call. The cache categorises every prompt itself (rules,
 then embedding centroids): no metadata is sent.
 
-Break-even: with a hit costing ``h`` ms, a miss adding ``m`` ms before an upstream call of
+Break-even: with a hit costing ``h`` ms, a miss adding ``m`` ms (medians) before an upstream call of
 ``L`` ms, caching a category pays once its hit rate exceeds ``m / (L + m - h)`` (the store runs
 after the answer is sent, off the request's path, so it is not counted).
 
@@ -134,12 +134,14 @@ def _replay(texts: list[str], settings: CacheSettings,
     return rows
 
 
-def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(rows: list[dict[str, Any]], hit_cost: float | None = None) -> dict[str, Any]:
+    """Medians, not means: one slow moment on a shared box must not decide a category. A hit
+    costs the same code path in every category, so categories use the overall hit cost."""
     hits = [r for r in rows if r["outcome"] == HIT]
     misses = [r["ms"] for r in rows if r["outcome"] not in (HIT, BYPASS)]
-    hit_ms = [r["ms"] for r in hits]
-    miss_ms = statistics.mean(misses) if misses else 0.0
-    hit_cost = statistics.mean(hit_ms) if hit_ms else 0.0
+    miss_ms = statistics.median(misses) if misses else 0.0
+    if hit_cost is None:
+        hit_cost = statistics.median([r["ms"] for r in hits]) if hits else 0.0
     hit_rate = len(hits) / len(rows) if rows else 0.0
     break_even = {str(latency): round(miss_ms / (latency + miss_ms - hit_cost), 4)
                   if misses else None for latency in UPSTREAM_LATENCIES_MS}
@@ -148,8 +150,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "bypasses": sum(r["outcome"] == BYPASS for r in rows),
             "guard_vetoes": sum(r["reason"].startswith("guard:") for r in rows),
             "hit_rate": round(hit_rate, 4),
-            "miss_cost_ms": {"mean": round(miss_ms, 3),
-                             "p50": round(statistics.median(misses), 3) if misses else None},
+            "miss_cost_ms": {"p50": round(miss_ms, 3) if misses else None,
+                             "mean": round(statistics.mean(misses), 3) if misses else None},
             "hit_cost_ms": round(hit_cost, 3),
             "break_even_hit_rate": break_even,
             "pays_at_ms": [latency for latency in UPSTREAM_LATENCIES_MS
@@ -160,7 +162,8 @@ def _per_category(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out = {}
     for category in sorted({r["category"] for r in rows}):
         subset = [r for r in rows if r["category"] == category]
-        out[category] = _summary(subset) | {"share": round(len(subset) / len(rows), 4)}
+        out[category] = _summary(subset, _summary(rows)["hit_cost_ms"]) | {
+            "share": round(len(subset) / len(rows), 4)}
     return out
 
 
@@ -172,14 +175,14 @@ def _hits_by_category(rows: list[dict[str, Any]]) -> dict[str, int]:
 def print_tables(results: dict[str, Any]) -> None:
     latencies = results["upstream_latencies_ms"]
     table = Table(title=f"ShareGPT replay: {results['prompts']:,} first user turns, arrival order")
-    for column in ("category", "share", "hit rate", "exact hits", "guard vetoes", "miss cost ms",
-                   "hit cost ms", *[f"break-even @{latency} ms" for latency in latencies],
+    for column in ("category", "share", "hit rate", "exact hits", "guard vetoes", "miss cost p50 ms",
+                   "hit cost p50 ms", *[f"break-even @{latency} ms" for latency in latencies],
                    "pays at"):
         table.add_column(column, justify="left" if column == "category" else "right")
     for name, row in [*results["by_category"].items(), ("overall", results["overall"])]:
         table.add_row(name, f"{row.get('share', 1.0):.1%}", f"{row['hit_rate']:.1%}",
                       str(row["exact_hits"]), str(row["guard_vetoes"]),
-                      f"{row['miss_cost_ms']['mean']:.2f}", f"{row['hit_cost_ms']:.2f}",
+                      _number(row["miss_cost_ms"]["p50"]), f"{row['hit_cost_ms']:.2f}",
                       *[_percent(row["break_even_hit_rate"][str(latency)]) for latency in latencies],
                       ", ".join(f"{latency} ms" for latency in row["pays_at_ms"])
                       or ("never" if row["miss_cost_ms"]["p50"] is not None else "-"))
@@ -201,3 +204,7 @@ def print_tables(results: dict[str, Any]) -> None:
 
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -68,10 +68,12 @@ def hit_quality(results: dict[str, Any], path: Path) -> None:
         shipped = rows["shipped"]["with_guard"]
         axis.plot([shipped["false_hit_rate"]], [shipped["hit_rate"]], "*", markersize=14,
                   label=f"{name}: shipped per-category + guard")
-        gptcache = rows.get("gptcache_default")
-        if gptcache:
-            axis.plot([gptcache["false_hit_rate"]], [gptcache["hit_rate"]], "s", markersize=8,
-                      label=f"{name}: GPTCache default evaluation")
+        for key, marker, label in (("gptcache_default", "s", "GPTCache default (exact match)"),
+                                   ("gptcache_search_distance", "D",
+                                    "GPTCache SearchDistanceEvaluation 0.8")):
+            if key in rows:
+                axis.plot([rows[key]["false_hit_rate"]], [rows[key]["hit_rate"]], marker,
+                          markersize=8, label=f"{name}: {label}")
     axis.set_xlabel("false-hit rate (different-answer pairs served)")
     axis.set_ylabel("hit rate (same-answer pairs served)")
     axis.legend(fontsize=7)

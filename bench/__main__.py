@@ -71,7 +71,8 @@ def _quality(args: argparse.Namespace) -> None:
     files = sorted(hit_quality.DATA.parent.glob("pairs*.jsonl"))
     if args.smoke:
         files = [hit_quality.DATA.with_name("pairs_traps.jsonl")]
-    everything = {path.name: hit_quality.run(path) for path in files}
+    limit = 12 if args.smoke else None
+    everything = {path.name: hit_quality.run(path, limit=limit) for path in files}
     for name, results in everything.items():
         _quality_tables(name, results)
     name = "hit_quality_smoke" if args.smoke else "hit_quality"
@@ -213,7 +214,7 @@ def _peers(args: argparse.Namespace) -> None:
 def _replay(args: argparse.Namespace) -> None:
     from bench import replay
 
-    results = _in_fresh_process(replay.run, 50 if args.smoke else args.prompts)
+    results = _in_fresh_process(replay.run, *((50, 12) if args.smoke else (args.prompts,)))
     replay.print_tables(results)
     name = "replay_smoke" if args.smoke else "replay"
     _write(f"{name}.json", results)

@@ -20,15 +20,16 @@ DATA = Path(__file__).parent / "data" / "pairs.jsonl"
 SWEEP = (0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.96, 0.98, 0.99)
 
 
-def observe(path: Path = DATA) -> list[calibration.PairResult]:
+def observe(path: Path = DATA, limit: int | None = None) -> list[calibration.PairResult]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     configure_logging("warning")
-    return calibration.observe(calibration.read_pairs(path), load_settings(None))
+    return calibration.observe(calibration.read_pairs(path)[:limit], load_settings(None))
 
 
-def run(path: Path = DATA, gptcache: bool = True) -> dict[str, Any]:
-    pairs = calibration.read_pairs(path)
-    results = observe(path)
+def run(path: Path = DATA, gptcache: bool = True, limit: int | None = None) -> dict[str, Any]:
+    """Every pair of ``path`` (or the first ``limit``: the CI smoke)."""
+    pairs = calibration.read_pairs(path)[:limit]
+    results = observe(path, limit)
     shipped = load_settings(None)
 
     def shipped_threshold(row: calibration.PairResult) -> float:

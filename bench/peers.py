@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bench import lookup_cost
+from bench.gptcache_setup import gptcache
 from bench.lookup_cost import CATEGORY, QUERIES, percentiles, release_freed_memory, request_for, rss_mb
 from litellm_semcache.cache import HIT, SemanticCache
 from litellm_semcache.config import CacheSettings, load_settings
@@ -141,29 +142,14 @@ def _our_cache(cache: SemanticCache) -> _System:
 
 def _gptcache(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path, entries: int,
               vectors: str, bases: np.ndarray) -> tuple[_System, float]:
-    from gptcache import Cache, Config
     from gptcache.adapter.api import get, put
-    from gptcache.manager import CacheBase, VectorBase, get_data_manager
-    from gptcache.processor.pre import get_prompt
     from gptcache.similarity_evaluation.distance import SearchDistanceEvaluation
 
     rss_before = rss_mb()
-    manager = get_data_manager(
-        CacheBase("sqlite", sql_url=f"sqlite:///{workdir / 'sqlite.db'}"),
-        VectorBase("hnswlib", dimension=embedder.dim, max_elements=entries + 1_000,
-                   index_path=str(workdir / "hnswlib.bin")),
-        max_size=entries + 1_000)  # its default (1,000) would evict while loading
-    manager.v._index.set_ef(settings.index.ef_search)
-    # GPTCache 0.1.44 hands hnswlib's numpy ids to SQLAlchemy, which matches no row under
-    # NumPy 2 (every lookup would miss): give it plain ints, as it got under NumPy 1.
-    search = manager.v.search
-    manager.v.search = lambda data, top_k=-1: [(float(d), int(i)) for d, i in search(data, top_k)]
-    cache = Cache()
     # GPTCache's score is 4 - squared L2 over [0, 4]; threshold t means cosine >= 2t - 1.
     threshold = (1 + settings.policy(CATEGORY).similarity_threshold) / 2
-    cache.init(pre_embedding_func=get_prompt, embedding_func=lambda text, **_: embedder.embed_one(text),
-               data_manager=manager, similarity_evaluation=SearchDistanceEvaluation(),
-               config=Config(similarity_threshold=threshold))
+    cache, manager = gptcache(workdir, embedder, SearchDistanceEvaluation(), threshold,
+                              max_elements=entries + 1_000, ef=settings.index.ef_search)
     for start, batch in lookup_cost.stored_batches(vectors, entries, bases):
         numbers = range(start, start + len(batch))
         manager.import_data([f"stored prompt {n}" for n in numbers],

@@ -62,7 +62,8 @@ def first_user_turns(limit: int) -> Iterator[str]:
             yield turns[0]["value"]
 
 
-def run(prompts: int = 3000) -> dict[str, Any]:
+def run(prompts: int = 3000, pairs_limit: int | None = None) -> dict[str, Any]:
+    """Replay ``prompts`` first turns (``pairs_limit``: labelled pairs per file, for the smoke)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     configure_logging("warning")
     shipped = load_settings(None)
@@ -70,7 +71,7 @@ def run(prompts: int = 3000) -> dict[str, Any]:
     shipped.embedding.memo_size = prompts + 16  # the second replay reuses every embedding
     embedder = load_embedder(shipped.embedding)
     texts = list(first_user_turns(prompts))
-    budget, global_threshold, labelled = _global_threshold(shipped, embedder)
+    budget, global_threshold, labelled = _global_threshold(shipped, embedder, pairs_limit)
     category_aware = _replay(texts, shipped, embedder)
     uniform = shipped.model_copy(deep=True)
     for policy in uniform.categories.values():
@@ -96,12 +97,12 @@ def run(prompts: int = 3000) -> dict[str, Any]:
     }
 
 
-def _global_threshold(shipped: CacheSettings, embedder: MemoEmbedder
+def _global_threshold(shipped: CacheSettings, embedder: MemoEmbedder, limit: int | None
                       ) -> tuple[float, float, dict[str, Any]]:
     """The shipped policy's false-hit rate on the labelled pairs, and the global threshold
     with the most hits there that stays within it (guard on for both)."""
     results = [row for path in PAIRS for row in calibration.observe(
-        calibration.read_pairs(path), shipped, embedder)]
+        calibration.read_pairs(path)[:limit], shipped, embedder)]
 
     def shipped_threshold(row: calibration.PairResult) -> float:
         return shipped.policy(row.category).similarity_threshold

@@ -22,7 +22,7 @@ def test_the_milvus_lite_variant_finds_what_the_cache_stored(tmp_path, make_cach
 
     ask = {"model": "m", "metadata": {"semcache_category": "chat"}}
     with milvus_variant(tmp_path / "milvus.db"):
-        cache = make_cache()
+        cache = make_cache(lookup_deadline_ms=60_000)  # a slow first search is no deadline miss
         cache.store({**ask, "messages": [{"role": "user", "content": "Tell me a joke about cats"}]},
                     {"answer": 1})
         assert all(isinstance(index, MilvusCategoryIndex) for index in cache._indexes.values())
@@ -31,4 +31,4 @@ def test_the_milvus_lite_variant_finds_what_the_cache_stored(tmp_path, make_cach
         miss = cache.lookup({**ask, "messages": [{"role": "user",
                                                   "content": "How do volcanoes form?"}]})
         cache.close()
-    assert (hit.outcome, miss.outcome) == (HIT, MISS)
+    assert (hit.outcome, miss.outcome) == (HIT, MISS), (hit.reason, hit.similarity)

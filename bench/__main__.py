@@ -2,6 +2,8 @@
 
     python -m bench                         # every suite, full size
     python -m bench lookup --entries 1000000 --vectors random
+    python -m bench peers --entries 10000 100000   # ours vs Milvus Lite variant, GPTCache, NumPy
+    python -m bench replay --prompts 3000          # ShareGPT first turns through the cache
     python -m bench proxy --requests 500
     python -m bench quality                 # labelled pairs: hit and false-hit rates
     python -m bench load                    # static vs adaptive policy on a real vLLM (CPU)
@@ -25,7 +27,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import lookup_cost
+from bench import lookup_cost, plots
+from bench.peers import SYSTEMS as PEERS
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -33,7 +36,8 @@ RESULTS = Path(__file__).parent / "results"
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("suite", nargs="?",
-                        choices=["all", "lookup", "proxy", "quality", "load", "soak", "faults"],
+                        choices=["all", "lookup", "peers", "replay", "proxy", "quality", "load",
+                                 "soak", "faults"],
                         default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
@@ -41,12 +45,24 @@ def main() -> int:
                         help="stored vectors: mixtures of real embeddings, or random (worst case)")
     parser.add_argument("--requests", type=int, default=200, help="proxy suite: requests per series")
     parser.add_argument("--minutes", type=float, default=5.0, help="soak suite: duration")
+    parser.add_argument("--systems", nargs="+", default=list(PEERS),
+                        help="peers suite: systems to compare")
+    parser.add_argument("--time-box", type=float, default=120.0,
+                        help="peers suite: seconds of lookups per system and size")
+    parser.add_argument("--prompts", type=int, default=3000, help="replay suite: ShareGPT prompts")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # Every system searches on one thread (hnswlib queries do); BLAS threads would only fight
+    # the embedder and the other processes on a small box. Inherited by the worker processes.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if args.suite in ("all", "lookup"):
         _lookup(args)
+    if args.suite in ("all", "peers"):
+        _peers(args)
+    if args.suite in ("all", "replay"):
+        _replay(args)
     if args.suite in ("all", "quality"):
         _quality(args)
     if args.suite in ("all", "proxy"):
@@ -91,23 +107,50 @@ def _load(args: argparse.Namespace) -> None:
 def _quality(args: argparse.Namespace) -> None:
     from bench import hit_quality
 
-    everything = {}
-    for path in sorted(hit_quality.DATA.parent.glob("pairs*.jsonl")):
-        results = everything[path.name] = hit_quality.run(path)
-        table = Table(title=f"hit quality on {results['pairs']} labelled pairs ({path.name})")
-        for column in ("policy", "hit rate (same-answer pairs)", "false-hit rate (different-answer)"):
-            table.add_column(column, justify="left" if column == "policy" else "right")
+    files = sorted(hit_quality.DATA.parent.glob("pairs*.jsonl"))
+    if args.smoke:
+        files = [hit_quality.DATA.with_name("pairs_traps.jsonl")]
+    limit = 12 if args.smoke else None
+    everything = {path.name: hit_quality.run(path, limit=limit) for path in files}
+    for name, results in everything.items():
+        _quality_tables(name, results)
+    name = "hit_quality_smoke" if args.smoke else "hit_quality"
+    _write(f"{name}.json", everything)
+    plots.hit_quality(everything, RESULTS / f"{name}.png")
 
-        def add(name: str, row: dict[str, Any], table: Table = table) -> None:
-            table.add_row(name, f"{row['hit_rate']:.1%}", f"{row['false_hit_rate']:.1%}")
 
-        add("shipped per-category thresholds + guard", results["shipped"]["with_guard"])
-        add("shipped per-category thresholds, no guard", results["shipped"]["without_guard"])
-        for threshold, row in results["sweep"].items():
-            add(f"global {threshold} + guard", row["with_guard"])
-            add(f"global {threshold}, no guard", row["without_guard"])
+def _quality_tables(name: str, results: dict[str, Any]) -> None:
+    def rates(row: dict[str, Any]) -> list[str]:
+        return ["-" if row[key] is None else f"{row[key]:.1%}"
+                for key in ("hit_rate", "false_hit_rate")]
+
+    table = Table(title=f"hit quality on {results['pairs']} labelled pairs ({name})")
+    for column in ("policy", "hit rate (same-answer pairs)", "false-hit rate (different-answer)"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    table.add_row("shipped per-category thresholds + guard", *rates(results["shipped"]["with_guard"]))
+    table.add_row("shipped per-category thresholds, no guard",
+                  *rates(results["shipped"]["without_guard"]))
+    for threshold, row in results["sweep"].items():
+        table.add_row(f"global {threshold} + guard", *rates(row["with_guard"]))
+        table.add_row(f"global {threshold}, no guard", *rates(row["without_guard"]))
+    for key, label in (("gptcache_default", "GPTCache default (exact-match evaluation)"),
+                       ("gptcache_search_distance",
+                        "GPTCache SearchDistanceEvaluation, threshold 0.8 (cos >= 0.6)")):
+        if key in results:
+            table.add_row(label, *rates(results[key]))
+    Console(width=180).print(table)
+    for group in ("by_category", "by_trap"):
+        if not results.get(group):
+            continue
+        table = Table(title=f"{name}, shipped thresholds, {group.replace('by_', 'per ')}")
+        for column in ("group", "pairs (same / different)", "hit rate + guard",
+                       "false-hit rate + guard", "hit rate, no guard", "false-hit rate, no guard"):
+            table.add_column(column, justify="left" if column == "group" else "right")
+        for label, row in results[group].items():
+            guarded = row["with_guard"]
+            table.add_row(label, f"{guarded['same_pairs']} / {guarded['different_pairs']}",
+                          *rates(guarded), *rates(row["without_guard"]))
         Console(width=180).print(table)
-    _write("hit_quality_smoke.json" if args.smoke else "hit_quality.json", everything)
 
 
 def _lookup(args: argparse.Namespace) -> None:
@@ -115,8 +158,7 @@ def _lookup(args: argparse.Namespace) -> None:
     rows = []
     for entries in sizes:
         # A fresh process per size, so RSS per entry is not blurred by the previous run.
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            rows.append(pool.submit(lookup_cost.run, entries, queries, args.vectors).result())
+        rows.append(_in_fresh_process(lookup_cost.run, entries, queries, args.vectors))
     table = Table(title=f"lookup cost (ms; one category, one scope, 384-d, {args.vectors} vectors)")
     for column in ("entries", "miss p50 excl. embed", "miss p99 excl. embed", "miss p50 incl. embed",
                    "miss p99 incl. embed", "exact hit p50", "semantic hit p50", "recall",
@@ -191,6 +233,70 @@ def _faults(args: argparse.Namespace) -> None:
           f"committed before the kill found after it: {results['found_after_restart']}/"
           f"{results['committed_before_kill']}")
     _write("faults_smoke.json" if args.smoke else "faults.json", results)
+def _in_fresh_process(function: Any, *args: Any) -> Any:
+    """Run ``function(*args)`` in a new interpreter, so RSS deltas are its own."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def _peers(args: argparse.Namespace) -> None:
+    from bench import peers
+
+    sizes, queries, box = ([1_000], 20, 10.0) if args.smoke else (args.entries, args.queries,
+                                                                   args.time_box)
+    rows = []
+    for entries in sizes:
+        for system in args.systems:
+            started = time.perf_counter()
+            try:
+                rows.append(_in_fresh_process(peers.run, system, entries, queries, args.vectors,
+                                              box))
+            except Exception as exc:  # noqa: BLE001 - one peer failing must not hide the rest
+                rows.append({"system": system, "entries": entries, "error": repr(exc)[:300]})
+            print(f"peers: {system} at {entries:,} entries took {time.perf_counter() - started:.0f} s")
+    measured = [row for row in rows if "error" not in row]
+    table = Table(title=f"lookup side by side (ms; {args.vectors} stored vectors, same queries)")
+    for column in ("entries", "system", "miss p50 excl. embed", "miss p99 excl. embed",
+                   "miss p50 incl. embed", "miss p99 incl. embed", "exact hit p50", "n",
+                   "RAM B/entry", "disk B/entry", "load s"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for row in rows:
+        if "error" in row:
+            table.add_row(f"{row['entries']:,}", row["system"], row["error"][:60], *[""] * 8)
+            continue
+        miss, cold, exact = (row["miss_excluding_embedding"], row["miss_including_embedding"],
+                             row["hit_exact"])
+        table.add_row(f"{row['entries']:,}", row["system"], f"{miss['p50_ms']:.3f}",
+                      f"{miss['p99_ms']:.3f}", f"{cold['p50_ms']:.2f}", f"{cold['p99_ms']:.2f}",
+                      f"{exact['p50_ms']:.3f}", str(miss["n"]), f"{row['ram_bytes_per_entry']:,}",
+                      f"{row['disk_bytes_per_entry']:,}" if row["disk_bytes_per_entry"] else "-",
+                      f"{row['load_s']:.0f}")
+    Console(width=180).print(table)
+    ratios = peers.ratios(measured)
+    table = Table(title="ours / peer (below 1: ours is cheaper)")
+    for column in ("entries", "peer", "miss p50 excl.", "miss p99 excl.", "miss p50 incl.",
+                   "exact hit p50", "RAM/entry", "disk/entry"):
+        table.add_column(column, justify="left" if column == "peer" else "right")
+    for pair in ratios:
+        table.add_row(f"{pair['entries']:,}", pair["peer"], *[
+            "-" if pair[key] is None else f"{pair[key]:.3g}" for key in (
+                "miss_excluding_embedding_p50_ms", "miss_excluding_embedding_p99_ms",
+                "miss_including_embedding_p50_ms", "hit_exact_p50_ms", "ram_bytes_per_entry",
+                "disk_bytes_per_entry")])
+    Console(width=180).print(table)
+    name = "peers_smoke" if args.smoke else f"peers_{args.vectors}"
+    _write(f"{name}.json", {"systems": rows, "ratios_ours_over_peer": ratios})
+    plots.peers(measured, RESULTS / f"{name}.png")
+
+
+def _replay(args: argparse.Namespace) -> None:
+    from bench import replay
+
+    results = _in_fresh_process(replay.run, *((50, 12) if args.smoke else (args.prompts,)))
+    replay.print_tables(results)
+    name = "replay_smoke" if args.smoke else "replay"
+    _write(f"{name}.json", results)
+    plots.replay(results, RESULTS / f"{name}.png")
 
 
 def _write(name: str, results: Any) -> None:

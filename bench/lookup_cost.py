@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ QUERIES = [f"Tell me something interesting about topic number {i} in {topic}"
            for i, topic in enumerate(["history", "music", "space", "cooking", "sport"] * 40)]
 
 
-def _request(prompt: str) -> dict[str, Any]:
+def request_for(prompt: str) -> dict[str, Any]:
     return {"model": "bench-model", "messages": [{"role": "user", "content": prompt}],
             "metadata": {"semcache_category": CATEGORY}}
 
@@ -82,14 +83,23 @@ def _vectors(kind: str, rng: np.random.Generator, count: int, bases: np.ndarray)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def _fill_store(path: Path, entries: int, scope: str, kind: str, bases: np.ndarray) -> float:
-    store = DiskcacheStore(path)
+def stored_batches(kind: str, entries: int, bases: np.ndarray,
+                   batch: int = 10_000) -> Iterator[tuple[int, np.ndarray]]:
+    """(first entry number, vectors) batches: the same vectors for every system compared."""
     rng = np.random.default_rng(0)
+    for start in range(0, entries, batch):
+        yield start, _vectors(kind, rng, min(batch, entries - start), bases)
+
+
+def base_vectors_for(embedder: Any, entries: int) -> np.ndarray:
+    return _base_vectors(embedder, 3000 if entries > 5000 else 300)
+
+
+def fill_store(path: Path, entries: int, scope: str, kind: str, bases: np.ndarray) -> float:
+    store = DiskcacheStore(path)
     now = time.time()
     started = time.perf_counter()
-    batch = 10_000
-    for start in range(0, entries, batch):
-        vectors = _vectors(kind, rng, min(batch, entries - start), bases)
+    for start, vectors in stored_batches(kind, entries, bases):
         for offset, vector in enumerate(vectors):
             n = start + offset
             store.put(Document(
@@ -101,12 +111,22 @@ def _fill_store(path: Path, entries: int, scope: str, kind: str, bases: np.ndarr
     return time.perf_counter() - started
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def rss_mb(pid: int | str = "self", with_children: bool = False) -> float:
+    """Resident memory of a process (and, optionally, its child processes: Milvus Lite's server)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            total = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+    if with_children:
+        real_pid = os.getpid() if pid == "self" else int(pid)
+        for task in Path(f"/proc/{real_pid}/task").iterdir():
+            children = (task / "children").read_text().split()
+            total += sum(rss_mb(child, with_children=True) for child in children)
+    return total
 
 
-def _release_freed_memory() -> None:
+def release_freed_memory() -> None:
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -114,7 +134,7 @@ def _release_freed_memory() -> None:
         pass
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
+def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {"p50_ms": round(statistics.median(ordered), 4),
             "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 4)}
@@ -125,7 +145,7 @@ def _time_lookups(cache: SemanticCache, prompts: list[str], expect: str) -> list
     samples = []
     for prompt in prompts:
         started = time.perf_counter()
-        decision = cache.lookup(_request(prompt))
+        decision = cache.lookup(request_for(prompt))
         elapsed = (time.perf_counter() - started) * 1000
         if decision.outcome == expect:
             samples.append(elapsed)
@@ -145,23 +165,23 @@ def run(entries: int, queries: int = 200, vectors: str = "mixed") -> dict[str, A
     workdir = Path(tempfile.mkdtemp(prefix="semcache-bench-"))
     try:
         settings.store.path = str(workdir / "store")
-        scope = view_request(_request("x")).scope
-        bases = _base_vectors(embedder, 3000 if entries > 5000 else 300)
-        fill_s = _fill_store(workdir / "store", entries, scope, vectors, bases)
-        _release_freed_memory()
-        rss_before = _rss_mb()
+        scope = view_request(request_for("x")).scope
+        bases = base_vectors_for(embedder, entries)
+        fill_s = fill_store(workdir / "store", entries, scope, vectors, bases)
+        release_freed_memory()
+        rss_before = rss_mb()
         started = time.perf_counter()
         cache = SemanticCache(settings, embedder=embedder)
         startup_s = time.perf_counter() - started
-        _release_freed_memory()  # count what the cache keeps, not the parser's freed garbage
-        ram_per_entry = (_rss_mb() - rss_before) * 2**20 / entries
+        release_freed_memory()  # count what the cache keeps, not the parser's freed garbage
+        ram_per_entry = (rss_mb() - rss_before) * 2**20 / entries
         disk_per_entry = sum(f.stat().st_size for f in (workdir / "store").rglob("*")
                              if f.is_file()) / entries
         prompts = QUERIES[:queries]
         cold = _time_lookups(cache, prompts, MISS)  # embedding included (memo empty)
         warm = _time_lookups(cache, prompts, MISS)  # embedding memoised: the cache's own cost
         for prompt in prompts[:50]:
-            cache.store(_request(prompt), {"timestamp": time.time(), "response": "{}"})
+            cache.store(request_for(prompt), {"timestamp": time.time(), "response": "{}"})
         exact = _time_lookups(cache, prompts[:50], HIT)
         paraphrases = [f"Could you {p[0].lower()}{p[1:]}, please?" for p in prompts[:50]]
         semantic = _time_lookups(cache, paraphrases, HIT)
@@ -173,10 +193,10 @@ def run(entries: int, queries: int = 200, vectors: str = "mixed") -> dict[str, A
         shutil.rmtree(workdir, ignore_errors=True)
     return {
         "entries": entries, "stored_vectors": vectors, "embedding": embedder.name,
-        "miss_excluding_embedding": _percentiles(warm),
-        "miss_including_embedding": _percentiles(cold),
-        "hit_exact_fast_path": _percentiles(exact),
-        "hit_semantic_including_embedding": _percentiles(semantic),
+        "miss_excluding_embedding": percentiles(warm),
+        "miss_including_embedding": percentiles(cold),
+        "hit_exact_fast_path": percentiles(exact),
+        "hit_semantic_including_embedding": percentiles(semantic),
         "near_duplicate_recall": round(len(semantic) / len(paraphrases), 3),
         "startup_rebuild_s": round(startup_s, 2),
         "startup_from_snapshot_s": round(snapshot_startup_s, 2), "store_fill_s": round(fill_s, 2),

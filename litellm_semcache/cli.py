@@ -278,7 +278,9 @@ def _read_pairs(path: Path) -> list[dict[str, Any]]:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from litellm_semcache import calibration
+    from litellm_semcache.logs import configure_logging
 
+    configure_logging("warning")  # one probe decision per pair would bury the proposal on stdout
     settings = load_settings(args.config)
     pairs = calibration.read_pairs(Path(args.pairs))
     results = calibration.observe(pairs, settings)

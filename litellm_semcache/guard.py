@@ -259,8 +259,14 @@ def _qualifier_inserted(longer: tuple[str, ...], shared: set[str]) -> bool:
 _RULES = (_negation, _antonym, _numbers, _temporal_and_units, _entities, _order, _scope)
 
 
+_PERCENT_WORD = re.compile(r"(\d)\s*(?:percent|per cent)\b", re.IGNORECASE)
+_HOW_MANY = re.compile(r"\bhow (many|much)\b", re.IGNORECASE)
+
+
 @lru_cache(maxsize=4096)
 def _profile(text: str) -> _Profile:
+    # "15 percent" is "15%"; "how many" asks for a count rather than quantifying anything.
+    text = _HOW_MANY.sub("how", _PERCENT_WORD.sub(r"\1%", text))
     raw_words = _WORD.findall(text)
     words = tuple(_fold(w) for w in raw_words)
     stems = tuple(_stem(w) for w in words)

@@ -8,6 +8,7 @@ import pytest
 from litellm_semcache.guard import check
 
 TRAPS = [
+    ("What is 15% of 80?", "What is 15 percent of 90?", "number"),
     # negation
     ("cancel my subscription", "don't cancel my subscription", "negation"),
     ("Is it safe to drink this water?", "Is it not safe to drink this water?", "negation"),
@@ -45,6 +46,8 @@ TRAPS = [
 ]
 
 PARAPHRASES = [
+    ("What is 15% of 80?", "Calculate 15 percent of 80"),  # "percent" is "%"
+    ("How many projects can I create?", "What is the maximum number of projects I can create?"),
     ("How do I reverse a list in Python?", "What is the best way to reverse a Python list?"),
     ("How do I reverse a list in Python?", "Python: how to reverse a list"),
     ("What is the capital of France?", "Tell me the capital of France"),

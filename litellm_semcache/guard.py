@@ -47,9 +47,14 @@ internal external maximize minimize maximise minimise import export entry exit a
 profit loss gain loss bullish bearish long short rise fall rising falling import export
 good bad key value get post stack queue push pop prefix suffix head tail mean median union
 intersection local global absolute relative encrypt decrypt width height lend borrow
+happy sad happy unhappy love hate like dislike easy hard easy difficult simple complex
+strong weak rich poor young old alive dead healthy sick early late full empty clean dirty
+loud quiet tall short thick thin wet dry heavy light husband wife mother father brother sister
+son daughter boy girl always never friend enemy pass fail agree disagree
 """.split()
 _PREFIX_PAIRS = (("hyper", "hypo"), ("over", "under"), ("pre", "post"), ("inter", "intra"),
                  ("micro", "macro"), ("max", "min"), ("up", "down"), ("in", "out"))
+_PRIVATIVE_SUFFIXES = ("free", "less")
 _NEGATING_PREFIXES = ("un", "dis", "in", "im", "il", "ir", "non", "de", "anti", "mis")
 _NUMBER_WORDS = {
     word: str(value) for value, word in enumerate(
@@ -174,6 +179,17 @@ def _prefix_opposites(a: str, b: str) -> bool:
             if x.startswith(left) and y.startswith(right) and x[len(left):] == y[len(right):] \
                     and len(x) - len(left) >= 3:
                 return True
+    return _suffix_opposites(a, b) or _suffix_opposites(b, a)
+
+
+def _suffix_opposites(a: str, b: str) -> bool:
+    """"tax-free" vs "taxable", "harmless" vs "harmful": a privative suffix on one side, the
+    same stem with another ending (or none) on the other."""
+    for suffix in _PRIVATIVE_SUFFIXES:
+        stem = a.removesuffix(suffix).rstrip("-")
+        if stem != a and len(stem) >= 3 and b.startswith(stem) and len(b) - len(stem) <= 5 \
+                and not b.endswith(_PRIVATIVE_SUFFIXES):
+            return True
     return False
 
 

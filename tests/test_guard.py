@@ -20,6 +20,9 @@ TRAPS = [
     ("symptoms of hyperthyroidism", "symptoms of hypothyroidism", "antonym"),
     ("sort the table in ascending order", "sort the table in descending order", "antonym"),
     ("should I buy gold now", "should I sell gold now", "antonym"),
+    ("I feel sad today, any advice?", "I feel happy today, any advice?", "antonym"),
+    ("Are dividends taxable in the UK?", "Are dividends tax-free in the UK?", "antonym"),
+    ("Is this chemical harmless?", "Is this chemical harmful?", "antonym"),
     # numbers and dates
     ("What is the 2023 tax rate?", "What is the 2024 tax rate?", "number"),
     ("convert 5 km to miles", "convert 50 km to miles", "number"),
@@ -46,6 +49,8 @@ TRAPS = [
 ]
 
 PARAPHRASES = [
+    ("Is it hard to learn Rust?", "Is it difficult to learn Rust?"),
+    ("How do I set up a wireless network?", "How can I set up a wireless network?"),
     ("What is 15% of 80?", "Calculate 15 percent of 80"),  # "percent" is "%"
     ("How many projects can I create?", "What is the maximum number of projects I can create?"),
     ("How do I reverse a list in Python?", "What is the best way to reverse a Python list?"),

@@ -305,7 +305,6 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
             time.sleep(0.5)  # let the engine core and workers follow
         except subprocess.TimeoutExpired:
             continue
-    raise RuntimeError(f"the proxy did not start in {timeout:.0f} s:\n{log.read_text()[-4000:]}")
 
 
 class RedisServer:

@@ -75,8 +75,8 @@ def run(prompts: int = 3000, pairs_limit: int | None = None) -> dict[str, Any]:
     category_aware = _replay(texts, shipped, embedder)
     uniform = shipped.model_copy(deep=True)
     for policy in uniform.categories.values():
+        policy.threshold_floor = None  # first: a floor above the new threshold is invalid
         policy.similarity_threshold = global_threshold
-        policy.threshold_floor = None
     single = _replay(texts, uniform, embedder)
     return {
         "prompts": len(texts), "upstream_latencies_ms": list(UPSTREAM_LATENCIES_MS),

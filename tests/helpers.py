@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Callable
 
 
 class FakeClock:
@@ -36,3 +37,13 @@ def exposition(engine: Any) -> str:
     registry = CollectorRegistry()
     registry.register(SemcacheCollector(engine))
     return generate_latest(registry).decode()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, every: float = 0.02) -> bool:
+    """Poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import FakeClock
+from helpers import FakeClock, wait_for
 
 from vllm_hooks import LoadBoard, LoadSnapshot, MetricsScraper, PushReceiver, ScrapeTarget
 from vllm_hooks.exporter import PushPublisher, StepRecorder, parse_target
@@ -37,15 +37,6 @@ def under_load(text: str = FIXTURE, *, running: float = 2, waiting: float = 10, 
         text = re.sub(rf'^({re.escape(name)}{{engine="0",model_name="tiny"}}) \S+$',
                       rf"\g<1> {value}", text, flags=re.M)
     return text
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # ---------------------------------------------------------------------------- parser

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import wait_for
 from litellm_semcache.config import CategoryPolicy, LoadDeployment, LoadPolicySettings
 from litellm_semcache.load_policy import NORMAL, OVERLOADED, LoadPolicy
 from litellm_semcache.testing import vllm_missing_reason, vllm_server
@@ -222,15 +223,6 @@ def waiting_at(base_url: str) -> float:
     return 0.0
 
 
-def _eventually(condition, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def proxy_ask(base_url: str, key: str, prompt: str) -> dict[str, str]:
     body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": prompt}],
                        "max_tokens": 8, "metadata": {"semcache_category": "chat"}}).encode()
@@ -271,7 +263,8 @@ def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
         # the proxy and the test share two cores.
         fillers = threading.Thread(target=burst, args=(server.base_url, 48), daemon=True)
         fillers.start()
-        assert _eventually(lambda: waiting_at(server.base_url) >= 8), "the burst never queued"
+        assert wait_for(lambda: waiting_at(server.base_url) >= 8, timeout=30, every=0.1), \
+            "the burst never queued"
         # Probes every 0.4 s while vLLM itself still reports a queue; each is looked up when it
         # arrives (its headers tell the state at that moment) and then queues behind the
         # burst, so they go out concurrently rather than one after another.

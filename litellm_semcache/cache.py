@@ -179,11 +179,7 @@ class SemanticCache:
         if category is None:
             category, source = self._categorizer.by_embedding(vector)
         policy = self.settings.policy(category)
-        served = self.load.effective(policy, view.deployment, view.model_group)
-        decision = Decision(MISS, "no_candidate", category=category, category_source=source,
-                            threshold=served.threshold, ttl_seconds=served.ttl_seconds,
-                            model_group=view.model_group, deployment=view.deployment,
-                            load_state=served.state, load_score=served.score)
+        decision = self._candidate_decision(view, policy, category, source, reason="no_candidate")
         if policy.mode is Mode.OFF:
             decision.outcome, decision.reason = BYPASS, "mode_off"
             return decision
@@ -193,7 +189,7 @@ class SemanticCache:
         if nearest is None:
             return decision
         label, decision.similarity = nearest
-        if decision.similarity < served.threshold:
+        if decision.similarity < decision.threshold:
             decision.reason = "below_threshold"
             return decision
         verified = self._verify(view, policy, decision, self._by_label.get(label))
@@ -217,12 +213,20 @@ class SemanticCache:
         policy = self.settings.policy(entry.category)
         if policy.mode is Mode.OFF:
             return None
-        decision = Decision(MISS, "exact", category=entry.category, category_source="exact",
-                            similarity=1.0, threshold=policy.similarity_threshold,
-                            ttl_seconds=policy.ttl_seconds, model_group=view.model_group,
-                            deployment=view.deployment)
+        decision = self._candidate_decision(view, policy, entry.category, "exact", reason="exact")
+        decision.similarity = 1.0
         verified = self._verify(view, policy, decision, entry)
         return verified if verified.outcome != MISS else None
+
+    def _candidate_decision(self, view: RequestView, policy: CategoryPolicy, category: str,
+                            source: str, *, reason: str) -> Decision:
+        """A miss to be upgraded, carrying the policy in force for the routed model (exact and
+        semantic hits alike record the load state and the effective threshold/TTL)."""
+        served = self.load.effective(policy, view.deployment, view.model_group)
+        return Decision(MISS, reason, category=category, category_source=source,
+                        threshold=served.threshold, ttl_seconds=served.ttl_seconds,
+                        model_group=view.model_group, deployment=view.deployment,
+                        load_state=served.state, load_score=served.score)
 
     def _verify(self, view: RequestView, policy: CategoryPolicy, decision: Decision,
                 entry: _Entry | None) -> Decision:

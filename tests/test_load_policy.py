@@ -220,6 +220,9 @@ def test_cache_serves_relaxed_hits_only_for_the_overloaded_deployment(make_cache
     assert cache.stats.of("chat").relaxed_hits == 1
     calm = cache.lookup(ask(asked, "calm"))
     assert (calm.outcome, calm.load_state, calm.threshold) == ("miss", "normal", base)
+    exact = cache.lookup(ask(stored, "busy"))  # the fast path records the policy in force too
+    assert (exact.outcome, exact.reason, exact.load_state) == ("hit", "exact", "overloaded")
+    assert exact.threshold < base and not exact.relaxed
     # answers stored while the model is overloaded live longer, up to the cap
     assert cache.store(ask("What is your favourite colour?", "busy"), {"a": 2}).ttl_seconds == 1200
     assert cache.store(ask("What is your favourite song?", "calm"), {"a": 3}).ttl_seconds == 600

@@ -21,10 +21,10 @@ def _request(prompt: str) -> dict[str, Any]:
 
 
 def run(before_s: float = 3.0, outage_s: float = 5.0, after_s: float = 5.0) -> dict[str, Any]:
-    from litellm_semcache.cache import HIT, SemanticCache
+    from litellm_semcache.engine import Outcome, SemanticCache
     from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
-    from litellm_semcache.logs import configure_logging
-    from litellm_semcache.testing import RedisServer
+    from litellm_semcache.observability.logs import configure_logging
+    from harness import RedisServer
 
     configure_logging("critical")
     workdir = Path(tempfile.mkdtemp(prefix="semcache-faults-"))
@@ -52,7 +52,7 @@ def run(before_s: float = 3.0, outage_s: float = 5.0, after_s: float = 5.0) -> d
                 n += 1
                 started = time.perf_counter()
                 try:
-                    hit = cache.lookup(_request(prompt)).outcome == HIT
+                    hit = cache.lookup(_request(prompt)).outcome == Outcome.HIT
                 except Exception:  # noqa: BLE001 - counted: the cache promises never to raise
                     raised += 1
                     hit = False
@@ -60,7 +60,7 @@ def run(before_s: float = 3.0, outage_s: float = 5.0, after_s: float = 5.0) -> d
                 if phase == "after" and hit and first_hit_after_restart is None:
                     first_hit_after_restart = time.monotonic() - restarted_at
                 time.sleep(0.005)
-        survived = sum(cache.lookup(_request(p)).outcome == HIT for p in committed)
+        survived = sum(cache.lookup(_request(p)).outcome == Outcome.HIT for p in committed)
         fail_opens = sum(row.get("fail_opens", 0) for row in cache.stats_snapshot().values())
         breaker_opened = cache._store.breaker.opened  # type: ignore[attr-defined]
         cache.close()

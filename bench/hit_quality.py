@@ -14,7 +14,7 @@ from bench.gptcache_setup import gptcache
 from litellm_semcache import calibration
 from litellm_semcache.config import load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
-from litellm_semcache.logs import configure_logging
+from litellm_semcache.observability.logs import configure_logging
 
 DATA = Path(__file__).parent / "data" / "pairs.jsonl"
 SWEEP = (0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.96, 0.98, 0.99)

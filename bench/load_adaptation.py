@@ -105,10 +105,10 @@ def compare(static: dict[str, Any], adaptive: dict[str, Any]) -> dict[str, Any]:
 
 def run_offline(pairs: list[dict[str, Any]]) -> dict[str, Any]:
     """The replay against the cache engine with a simulated overload signal."""
-    from litellm_semcache.cache import SemanticCache
+    from litellm_semcache.engine import SemanticCache
     from litellm_semcache.config import load_settings
     from litellm_semcache.embedding import load_embedder
-    from litellm_semcache.logs import configure_logging
+    from litellm_semcache.observability.logs import configure_logging
     from vllm_hooks import LoadSnapshot
 
     configure_logging("warning")
@@ -153,7 +153,7 @@ def _request(prompt: Any, pair: dict[str, Any], namespace: str) -> dict[str, Any
 
 def run_live(pairs: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
     """Real vLLM + real LiteLLM proxy with the cache, static then adaptive."""
-    from litellm_semcache.testing import free_port, vllm_server
+    from harness import free_port, vllm_server
 
     push_port = free_port()  # UDP: the proxy's receiver; a free TCP port is free enough here
     env = {"SEMCACHE_VLLM_PUSH": f"127.0.0.1:{push_port}", "SEMCACHE_VLLM_DEPLOYMENT": "vllm-tiny"}
@@ -172,7 +172,7 @@ def _live_policy(name: str, pairs: list[dict[str, Any]], vllm: Any, workdir: Pat
 
     import yaml
 
-    from litellm_semcache.testing import litellm_proxy, proxy_config_for
+    from harness import litellm_proxy, proxy_config_for
 
     workdir.mkdir(parents=True, exist_ok=True)
     policy = _policy_yaml(name)
@@ -250,7 +250,7 @@ def _fill(vllm_url: str, model: str) -> None:
 
 
 def run(smoke: bool, workdir: Path | None = None) -> dict[str, Any]:
-    from litellm_semcache.testing import vllm_missing_reason
+    from harness import vllm_missing_reason
 
     pairs = load_pairs(smoke)
     if smoke:

@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from litellm_semcache.cache import HIT, MISS, SemanticCache
+from litellm_semcache.engine import Outcome, SemanticCache
 from litellm_semcache.config import load_settings
 from litellm_semcache.embedding import load_embedder
-from litellm_semcache.logs import configure_logging
+from litellm_semcache.observability.logs import configure_logging
 from litellm_semcache.request import view_request
-from litellm_semcache.storage import DiskcacheStore, Document
+from litellm_semcache.store import Document
+from litellm_semcache.store.diskcache_store import DiskcacheStore
 
 CATEGORY = "chat"
 QUERIES = [f"Tell me something interesting about topic number {i} in {topic}"
@@ -106,7 +107,7 @@ def fill_store(path: Path, entries: int, scope: str, kind: str, bases: np.ndarra
                 id=f"bench-{n}", category=CATEGORY, scope=scope, prompt=f"stored prompt {n}",
                 normalized=f"stored prompt {n}", vector=vector,
                 response={"timestamp": now, "response": f'{{"id": "r{n}"}}'},
-                created_at=now, expires_at=now + 86400), 86400)
+                created_at=now, expires_at=now + 86400))
     store.close()
     return time.perf_counter() - started
 
@@ -149,7 +150,7 @@ def _time_lookups(cache: SemanticCache, prompts: list[str], expect: str) -> list
         elapsed = (time.perf_counter() - started) * 1000
         if decision.outcome == expect:
             samples.append(elapsed)
-        elif expect == MISS:
+        elif expect == Outcome.MISS:
             raise AssertionError(f"unexpected {decision.outcome} for {prompt!r}")
     return samples
 
@@ -178,13 +179,13 @@ def run(entries: int, queries: int = 200, vectors: str = "mixed") -> dict[str, A
         disk_per_entry = sum(f.stat().st_size for f in (workdir / "store").rglob("*")
                              if f.is_file()) / entries
         prompts = QUERIES[:queries]
-        cold = _time_lookups(cache, prompts, MISS)  # embedding included (memo empty)
-        warm = _time_lookups(cache, prompts, MISS)  # embedding memoised: the cache's own cost
+        cold = _time_lookups(cache, prompts, Outcome.MISS)  # embedding included (memo empty)
+        warm = _time_lookups(cache, prompts, Outcome.MISS)  # embedding memoised: the cache's own cost
         for prompt in prompts[:50]:
             cache.store(request_for(prompt), {"timestamp": time.time(), "response": "{}"})
-        exact = _time_lookups(cache, prompts[:50], HIT)
+        exact = _time_lookups(cache, prompts[:50], Outcome.HIT)
         paraphrases = [f"Could you {p[0].lower()}{p[1:]}, please?" for p in prompts[:50]]
-        semantic = _time_lookups(cache, paraphrases, HIT)
+        semantic = _time_lookups(cache, paraphrases, Outcome.HIT)
         cache.close()  # saves the index snapshot
         started = time.perf_counter()
         SemanticCache(settings, embedder=embedder).close()

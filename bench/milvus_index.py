@@ -1,8 +1,9 @@
 """Our cache with its vector search in Milvus Lite: the "remote vector DB" design.
 
-A drop-in for ``litellm_semcache.index.CategoryIndex`` (same methods, one Milvus collection per
+An implementation of ``litellm_semcache.index.VectorIndex`` (one Milvus collection per
 category + scope) so everything else in the lookup path stays ours. Benchmark-only: it lives in
-``bench/`` and is installed into a ``SemanticCache`` with :func:`milvus_variant`.
+``bench/`` and is passed to a ``SemanticCache`` as its ``index_factory`` by
+:func:`milvus_variant`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from litellm_semcache import cache as cache_module
-from litellm_semcache.index import IndexParams
+from litellm_semcache.index import IndexFactory, IndexParams
 
 _INSERT_BATCH = 5_000
 
@@ -119,17 +119,15 @@ class MilvusCategoryIndex:
 
 
 @contextmanager
-def milvus_variant(database: Path) -> Iterator[None]:
-    """While active, every ``SemanticCache`` built keeps its vectors in Milvus Lite at
-    ``database`` (a local file; pymilvus starts the Milvus Lite server for it)."""
+def milvus_variant(database: Path) -> Iterator[IndexFactory]:
+    """An index factory for ``SemanticCache(..., index_factory=...)`` that keeps the vectors in
+    Milvus Lite at ``database`` (a local file; pymilvus starts the Milvus Lite server for it)
+    while the block runs."""
     from pymilvus import MilvusClient
 
     MilvusCategoryIndex.client = MilvusClient(str(database))
-    original = cache_module.CategoryIndex
-    cache_module.CategoryIndex = MilvusCategoryIndex  # type: ignore[misc,assignment]
     try:
-        yield
+        yield MilvusCategoryIndex
     finally:
-        cache_module.CategoryIndex = original  # type: ignore[misc]
         MilvusCategoryIndex.client.close()
         MilvusCategoryIndex.client = None

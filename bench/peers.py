@@ -25,10 +25,10 @@ import numpy as np
 from bench import lookup_cost
 from bench.gptcache_setup import gptcache
 from bench.lookup_cost import CATEGORY, QUERIES, percentiles, release_freed_memory, request_for, rss_mb
-from litellm_semcache.cache import HIT, SemanticCache
+from litellm_semcache.engine import Outcome, SemanticCache
 from litellm_semcache.config import CacheSettings, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
-from litellm_semcache.logs import configure_logging
+from litellm_semcache.observability.logs import configure_logging
 from litellm_semcache.request import view_request
 
 SYSTEMS = ("ours", "milvus_lite", "gptcache", "numpy")
@@ -122,10 +122,10 @@ def _milvus_lite(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path,
     lookup_cost.fill_store(workdir / "store", entries, view_request(request_for("x")).scope,
                            vectors, bases)
     context = milvus_variant(workdir / "milvus.db")
-    context.__enter__()  # starts the Milvus Lite server, a child process counted in the RSS
+    index_factory = context.__enter__()  # starts the Milvus Lite server (a child process)
     release_freed_memory()
     rss_before = rss_mb(with_children=True)
-    system = _our_cache(SemanticCache(settings, embedder=embedder))
+    system = _our_cache(SemanticCache(settings, embedder=embedder, index_factory=index_factory))
     closing = system.close
     system.close = lambda: (closing(), context.__exit__(None, None, None))  # type: ignore[assignment]
     return system, rss_before
@@ -133,7 +133,7 @@ def _milvus_lite(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path,
 
 def _our_cache(cache: SemanticCache) -> _System:
     system = _System()
-    system.lookup = lambda prompt: cache.lookup(request_for(prompt)).outcome == HIT
+    system.lookup = lambda prompt: cache.lookup(request_for(prompt)).outcome == Outcome.HIT
     system.store = lambda prompt: cache.store(request_for(prompt), {"timestamp": time.time(),
                                                                      "response": "{}"}) and None
     system.close = cache.close

@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from litellm_semcache.testing import StandInModel, litellm_proxy
+from harness import litellm_proxy
+from litellm_semcache.testing import StandInModel
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,10 +31,10 @@ from rich.console import Console
 from rich.table import Table
 
 from litellm_semcache import calibration
-from litellm_semcache.cache import BYPASS, HIT, SemanticCache
+from litellm_semcache.engine import Outcome, SemanticCache
 from litellm_semcache.config import CacheSettings, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
-from litellm_semcache.logs import configure_logging
+from litellm_semcache.observability.logs import configure_logging
 
 UPSTREAM_LATENCIES_MS = (50, 200, 1000)
 PAIRS = sorted((Path(__file__).parent / "data").glob("pairs*.jsonl"))
@@ -126,7 +126,7 @@ def _replay(texts: list[str], settings: CacheSettings,
         for number, text in enumerate(texts):
             request = {"model": "replay", "messages": [{"role": "user", "content": text}]}
             decision = cache.lookup(request)
-            if decision.outcome not in (HIT, BYPASS):
+            if decision.outcome not in (Outcome.HIT, Outcome.BYPASS):
                 cache.store(request, {"answer": number})
             rows.append({"category": decision.category or "bypass", "outcome": decision.outcome,
                          "reason": decision.reason, "ms": decision.latency_ms})
@@ -138,8 +138,8 @@ def _replay(texts: list[str], settings: CacheSettings,
 def _summary(rows: list[dict[str, Any]], hit_cost: float | None = None) -> dict[str, Any]:
     """Medians, not means: one slow moment on a shared box must not decide a category. A hit
     costs the same code path in every category, so categories use the overall hit cost."""
-    hits = [r for r in rows if r["outcome"] == HIT]
-    misses = [r["ms"] for r in rows if r["outcome"] not in (HIT, BYPASS)]
+    hits = [r for r in rows if r["outcome"] == Outcome.HIT]
+    misses = [r["ms"] for r in rows if r["outcome"] not in (Outcome.HIT, Outcome.BYPASS)]
     miss_ms = statistics.median(misses) if misses else 0.0
     if hit_cost is None:
         hit_cost = statistics.median([r["ms"] for r in hits]) if hits else 0.0
@@ -148,7 +148,7 @@ def _summary(rows: list[dict[str, Any]], hit_cost: float | None = None) -> dict[
                   if misses else None for latency in UPSTREAM_LATENCIES_MS}
     return {"requests": len(rows), "hits": len(hits),
             "exact_hits": sum(r["reason"] == "exact" for r in hits),
-            "bypasses": sum(r["outcome"] == BYPASS for r in rows),
+            "bypasses": sum(r["outcome"] == Outcome.BYPASS for r in rows),
             "guard_vetoes": sum(r["reason"].startswith("guard:") for r in rows),
             "hit_rate": round(hit_rate, 4),
             "miss_cost_ms": {"p50": round(miss_ms, 3) if misses else None,
@@ -169,7 +169,7 @@ def _per_category(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _hits_by_category(rows: list[dict[str, Any]]) -> dict[str, int]:
-    return {category: sum(r["outcome"] == HIT for r in rows if r["category"] == category)
+    return {category: sum(r["outcome"] == Outcome.HIT for r in rows if r["category"] == category)
             for category in sorted({r["category"] for r in rows})}
 
 

@@ -50,8 +50,8 @@ def _rss_mb() -> float:
 
 def _replica(name: str, redis_url: str, workdir: str, seconds: float, seed: int,
              results: Any) -> None:
-    from litellm_semcache.cache import HIT, SemanticCache
-    from litellm_semcache.logs import configure_logging
+    from litellm_semcache.engine import Outcome, SemanticCache
+    from litellm_semcache.observability.logs import configure_logging
 
     configure_logging("warning")
     cache = SemanticCache(_settings(redis_url, Path(workdir) / name))
@@ -81,7 +81,7 @@ def _replica(name: str, redis_url: str, workdir: str, seconds: float, seed: int,
             decision = cache.lookup(request)
             latencies.append(decision.latency_ms)
             outcomes[decision.reason] = outcomes.get(decision.reason, 0) + 1
-            if decision.outcome == HIT:
+            if decision.outcome == Outcome.HIT:
                 cross_hits += decision.response.get("by") != name
             else:
                 cache.store(request, {"by": name, "text": f"answer to {prompt}"})
@@ -111,7 +111,7 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def _convergence(redis_url: str, workdir: Path, samples: int) -> dict[str, float]:
     """Milliseconds from ``store()`` returning on replica A to replica B holding the entry."""
-    from litellm_semcache.cache import SemanticCache
+    from litellm_semcache.engine import SemanticCache
     from litellm_semcache.embedding import load_embedder
 
     settings = _settings(redis_url, workdir / "probe")
@@ -139,7 +139,7 @@ def _convergence(redis_url: str, workdir: Path, samples: int) -> dict[str, float
 
 
 def run(minutes: float) -> dict[str, Any]:
-    from litellm_semcache.testing import RedisServer
+    from harness import RedisServer
 
     workdir = Path(tempfile.mkdtemp(prefix="semcache-soak-"))
     with RedisServer(workdir / "redis") as server:

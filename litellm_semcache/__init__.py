@@ -18,13 +18,14 @@ from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode, load_se
 from litellm_semcache.errors import ConfigError, InvalidRequest, SemcacheError, StoreError
 
 if TYPE_CHECKING:
-    from litellm_semcache.cache import Decision, SemanticCache
     from litellm_semcache.embedding import MemoEmbedder
+    from litellm_semcache.engine import Decision, Outcome, Reason, SemanticCache
 
 __version__ = "0.1.0"
 __all__ = [
-    "install", "load_settings", "SemanticCache", "Decision", "CacheSettings", "CategoryPolicy",
-    "Mode", "ConfigError", "InvalidRequest", "SemcacheError", "StoreError", "__version__",
+    "install", "load_settings", "SemanticCache", "Decision", "Outcome", "Reason",
+    "CacheSettings", "CategoryPolicy", "Mode", "ConfigError", "InvalidRequest", "SemcacheError",
+    "StoreError", "__version__",
 ]
 
 
@@ -37,15 +38,15 @@ def install(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] 
     ``embedder``: an already loaded model to share (tests, several caches in one process).
     Raises :class:`ConfigError` with the offending key on an invalid policy.
     """
-    from litellm_semcache import litellm_glue
-    from litellm_semcache.cache import SemanticCache
-    from litellm_semcache.logs import configure_logging
+    from litellm_semcache.engine import SemanticCache
+    from litellm_semcache.integrations import litellm_backend
+    from litellm_semcache.observability.logs import configure_logging
 
     settings = load_settings(config)
     configure_logging(settings.log_level)
     engine = SemanticCache(settings, embedder=embedder)
     engine.load.start()  # load signals (receiver, scraper of explicit deployments) if enabled
-    litellm_glue.attach(engine)
+    litellm_backend.attach(engine)
     atexit.register(engine.close)  # saves the index snapshot for a fast next start
     return engine
 
@@ -53,11 +54,11 @@ def install(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] 
 def __getattr__(name: str) -> Any:
     # Heavy modules (LiteLLM, torch) load only when asked for.
     if name == "proxy_handler":  # `callbacks: litellm_semcache.proxy_handler` in the proxy YAML
-        from litellm_semcache import proxy
+        from litellm_semcache.integrations import proxy
 
         return proxy.handler()
-    if name in ("SemanticCache", "Decision"):
-        from litellm_semcache import cache
+    if name in ("SemanticCache", "Decision", "Outcome", "Reason"):
+        from litellm_semcache import engine
 
-        return getattr(cache, name)
+        return getattr(engine, name)
     raise AttributeError(f"module 'litellm_semcache' has no attribute {name!r}")

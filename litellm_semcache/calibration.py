@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litellm_semcache.cache import SemanticCache
+from litellm_semcache.engine import Reason, SemanticCache
 from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
 from litellm_semcache.errors import SemcacheError
@@ -61,9 +61,8 @@ def observe(pairs: list[dict[str, Any]], settings: CacheSettings,
             decision = cache.lookup({**shared, "messages": _messages(pair["b"])})
             results.append(PairResult(
                 category, pair["same_answer"],
-                decision.similarity if decision.reason != "no_candidate" else None,
-                decision.reason.removeprefix("guard:") if decision.reason.startswith("guard:")
-                else None))
+                decision.similarity if decision.reason is not Reason.NO_CANDIDATE else None,
+                decision.detail if decision.reason is Reason.GUARD else None))
     finally:
         cache.close()
     return results

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from litellm_semcache.cache import SemanticCache
+from litellm_semcache.engine import SemanticCache
 from litellm_semcache.config import CacheSettings
 
 

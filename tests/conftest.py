@@ -12,12 +12,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from helpers import FakeClock  # noqa: E402
 
-from litellm_semcache.cache import SemanticCache  # noqa: E402
+from litellm_semcache.engine import SemanticCache  # noqa: E402
 from litellm_semcache.config import BUILTIN_DEFAULTS, CacheSettings, EmbeddingSettings, load_settings  # noqa: E402
 from litellm_semcache.embedding import MemoEmbedder, load_embedder  # noqa: E402
-from litellm_semcache.testing import RedisServer  # noqa: E402
+from litellm_semcache.testing import FakeClock  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +35,8 @@ def make_cache(tmp_path: Path, embedder: MemoEmbedder, clock: FakeClock
     """Build a cache on the shipped policy, with per-test overrides and its own store."""
     opened: list[SemanticCache] = []
 
-    def build(store_dir: Path | None = None, **overrides: Any) -> SemanticCache:
+    def build(store_dir: Path | None = None, index_factory: Any = None,
+              **overrides: Any) -> SemanticCache:
         data = load_settings(BUILTIN_DEFAULTS).model_dump(mode="json")
         for key, value in overrides.items():
             if key == "categories":
@@ -45,7 +45,8 @@ def make_cache(tmp_path: Path, embedder: MemoEmbedder, clock: FakeClock
             elif key != "store":
                 data[key] = value
         data["store"] = {"path": str(store_dir or tmp_path / "store"), **overrides.get("store", {})}
-        cache = SemanticCache(CacheSettings(**data), embedder=embedder, clock=clock)
+        extra = {"index_factory": index_factory} if index_factory else {}
+        cache = SemanticCache(CacheSettings(**data), embedder=embedder, clock=clock, **extra)
         opened.append(cache)
         return cache
 
@@ -86,5 +87,7 @@ def redis_server(tmp_path: Path):
         if os.environ.get("CI") == "true":
             pytest.fail("redis-server is missing although CI=true: run scripts/bootstrap-redis")
         pytest.skip("redis-server is not installed (scripts/bootstrap-redis installs it)")
+    from harness import RedisServer
+
     with RedisServer(tmp_path / "redis") as server:
         yield server

@@ -5,16 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from litellm_semcache.engine import Outcome
+from litellm_semcache.testing import FakeClock
 
-class FakeClock:
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+HIT, MISS, BYPASS, SHADOW_HIT = Outcome.HIT, Outcome.MISS, Outcome.BYPASS, Outcome.SHADOW_HIT
+__all__ = ["BYPASS", "FakeClock", "HIT", "MISS", "SHADOW_HIT", "chat", "exposition", "wait_for"]
 
 
 def chat(prompt: str, *, model: str = "gpt-test", system: str | None = None,
@@ -30,13 +25,9 @@ def chat(prompt: str, *, model: str = "gpt-test", system: str | None = None,
 
 def exposition(engine: Any) -> str:
     """What Prometheus would scrape from the cache's collector (a private registry)."""
-    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client import generate_latest
 
-    from litellm_semcache.metrics import SemcacheCollector
-
-    registry = CollectorRegistry()
-    registry.register(SemcacheCollector(engine))
-    return generate_latest(registry).decode()
+    return generate_latest(engine.recorder.registry).decode()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, every: float = 0.02) -> bool:

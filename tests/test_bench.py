@@ -18,14 +18,15 @@ def test_sharegpt_first_turns_come_in_file_order_and_stop_at_the_limit():
 def test_the_milvus_lite_variant_finds_what_the_cache_stored(tmp_path, make_cache):
     pytest.importorskip("pymilvus")
     from bench.milvus_index import MilvusCategoryIndex, milvus_variant
-    from litellm_semcache.cache import HIT, MISS
+    from helpers import HIT, MISS
 
     ask = {"model": "m", "metadata": {"semcache_category": "chat"}}
-    with milvus_variant(tmp_path / "milvus.db"):
-        cache = make_cache(lookup_deadline_ms=60_000)  # a slow first search is no deadline miss
+    with milvus_variant(tmp_path / "milvus.db") as index_factory:
+        # a slow first search is no deadline miss
+        cache = make_cache(lookup_deadline_ms=60_000, index_factory=index_factory)
         cache.store({**ask, "messages": [{"role": "user", "content": "Tell me a joke about cats"}]},
                     {"answer": 1})
-        assert all(isinstance(index, MilvusCategoryIndex) for index in cache._indexes.values())
+        assert all(isinstance(index, MilvusCategoryIndex) for index in cache.catalogue.indexes.values())
         hit = cache.lookup({**ask, "messages": [{"role": "user",
                                                  "content": "Tell me a funny joke about cats"}]})
         miss = cache.lookup({**ask, "messages": [{"role": "user",

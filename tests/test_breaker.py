@@ -9,7 +9,7 @@ import pytest
 from helpers import FakeClock, chat
 
 from litellm_semcache.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpen
-from litellm_semcache.cache import HIT, MISS
+from helpers import HIT, MISS
 from litellm_semcache.embedding import MemoEmbedder
 
 

@@ -9,9 +9,9 @@ import pytest
 from helpers import chat
 from structlog.testing import capture_logs
 
-from litellm_semcache.cache import BYPASS, HIT, MISS, SHADOW_HIT
+from helpers import BYPASS, HIT, MISS, SHADOW_HIT
 from litellm_semcache.request import view_request
-from litellm_semcache.storage import DiskcacheStore
+from litellm_semcache.store.diskcache_store import DiskcacheStore
 
 ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": []}'}
 PARAPHRASE_CHAT = ("hi, how are you today?", "hello, how are you doing?")
@@ -56,7 +56,7 @@ def test_guard_rejects_traps_that_pass_the_threshold(make_cache, stored, asked, 
     decision = cache.lookup(chat(asked, **tagged))
 
     assert decision.similarity >= 0.80, "the trap must pass the threshold for the guard to matter"
-    assert decision.outcome == MISS and decision.reason == f"guard:{reason}"
+    assert decision.outcome == MISS and decision.label == f"guard:{reason}"
     assert cache.stats_snapshot()["chat"]["guard_rejections"] == 1
 
 
@@ -141,9 +141,7 @@ def test_survivors_stay_findable_after_heavy_eviction_and_expiry_churn(make_cach
     cache = make_cache(categories={"chat": {"max_entries": limit, "ttl_seconds": 1000}})
     tagged = {"metadata": {"semcache_category": "chat"}}
     prompts = [f"Remind me about errand number {i} on my list of {i * 7 % 13} things" for i in range(300)]
-    vectors = embedder.embed(prompts)  # warm the memo in one batch
-    for prompt, vector in zip(prompts, vectors):
-        embedder._memo[prompt] = vector
+    embedder.remember(prompts)  # warm the memo in one batch
     for step, prompt in enumerate(prompts):
         cache.store(chat(prompt, **tagged), {"answer": step})
         clock.advance(7)  # entries older than 1000 s expire while the quota evicts the rest
@@ -154,11 +152,9 @@ def test_survivors_stay_findable_after_heavy_eviction_and_expiry_churn(make_cach
     assert len(survivors) == len(cache) > 0
     assert survivors == prompts[-len(survivors):]
     for prompt in survivors:  # found through the vector index too, not only the exact map
-        index = cache._indexes["chat"]
-        view_vector = embedder.embed_one(prompt)
-        entry_id = _exact_id(prompt, tagged)
-        label, similarity = index.nearest(cache._entries[entry_id].scope, view_vector)
-        assert similarity > 0.999 and cache._by_label[label].id == entry_id
+        entry = cache.catalogue.get(_exact_id(prompt, tagged))
+        found, similarity = cache.catalogue.nearest("chat", entry.scope, embedder.embed_one(prompt))
+        assert similarity > 0.999 and found is entry
 
 
 def _exact_id(prompt, tagged):
@@ -224,8 +220,8 @@ def test_restart_rebuilds_the_index_and_never_serves_stale_entries(make_cache, t
 def test_an_index_entry_whose_document_is_gone_is_never_served(make_cache):
     cache = make_cache()
     cache.store(chat("Tell me a joke"), ANSWER)
-    entry_id = next(iter(cache._entries))
-    cache._store.delete(entry_id)
+    entry_id = cache.catalogue.entries()[0].id
+    cache.deployment.store.delete(entry_id)
 
     decision = cache.lookup(chat("Tell me a joke please"))
     assert decision.outcome == MISS and len(cache) == 0
@@ -258,8 +254,8 @@ def test_a_fault_inside_the_cache_is_a_miss_not_an_error(make_cache, monkeypatch
     def broken(*args, **kwargs):
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(cache._store, "get", broken)
-    monkeypatch.setattr(cache._store, "put", broken)
+    monkeypatch.setattr(cache.deployment.store, "get", broken)
+    monkeypatch.setattr(cache.deployment.store, "put", broken)
 
     assert cache.lookup(chat("Tell me a joke")).reason == "fail_open"
     assert cache.store(chat("Tell me another joke"), ANSWER).reason == "fail_open"
@@ -291,7 +287,8 @@ def test_no_cache_skips_lookup_and_no_store_skips_write(make_cache):
 
 def test_invalid_cache_controls_bypass_with_a_clear_reason(make_cache):
     decision = make_cache().lookup(chat("Tell me a joke", cache={"ttl": "soon"}))
-    assert decision.outcome == BYPASS and "cache.ttl must be a number" in decision.reason
+    assert decision.outcome == BYPASS and decision.reason == "invalid_request"
+    assert "cache.ttl must be a number" in decision.detail
 
 
 @pytest.mark.parametrize("request_kwargs, category, source", [
@@ -309,7 +306,8 @@ def test_categorisation_cheapest_signal_first(make_cache, request_kwargs, catego
 
 def test_unknown_explicit_category_is_reported(make_cache):
     decision = make_cache().lookup(chat("hi", metadata={"semcache_category": "sports"}))
-    assert decision.outcome == BYPASS and "unknown semcache category 'sports'" in decision.reason
+    assert decision.outcome == BYPASS and decision.reason == "invalid_request"
+    assert "unknown semcache category 'sports'" in decision.detail
 
 
 def test_stats_measure_break_even(make_cache):

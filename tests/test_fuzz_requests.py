@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from litellm_semcache.cache import BYPASS, HIT, MISS, SHADOW_HIT
+from helpers import BYPASS, HIT, MISS, SHADOW_HIT
 from litellm_semcache.errors import InvalidRequest
 
 scalars = st.none() | st.booleans() | st.integers(-10**12, 10**12) | \

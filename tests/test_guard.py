@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from litellm_semcache.guard import check
+from litellm_semcache.classify.guard import check
 
 TRAPS = [
     ("What is 15% of 80?", "What is 15 percent of 90?", "number"),

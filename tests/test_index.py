@@ -7,7 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from litellm_semcache.index import CategoryIndex, IndexParams
+from litellm_semcache.index import IndexParams
+from litellm_semcache.index.hnsw import CategoryIndex
 
 DIM = 32
 

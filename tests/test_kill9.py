@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from burst_writer import answer, prompt
-from litellm_semcache.cache import HIT, MISS, SemanticCache
+from helpers import HIT, MISS
+from litellm_semcache.store import Stored
+from litellm_semcache.engine import SemanticCache
 from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
 
 TESTS = Path(__file__).resolve().parent
@@ -62,7 +64,7 @@ def check_after_restart(cache: SemanticCache, acked: set[int], highest: int) -> 
             assert decision.outcome == MISS or decision.response == answer(n)
         if decision.outcome == HIT:
             assert decision.response == answer(n)  # never a half-written or foreign answer
-    assert all(not isinstance(item, str) for item in cache._store.scan()), "corrupt row"
+    assert all(isinstance(item, Stored) for item in cache.deployment.store.scan()), "corrupt row"
 
 
 def test_kill9_during_a_diskcache_write_burst(tmp_path, embedder):

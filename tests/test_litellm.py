@@ -80,8 +80,8 @@ def test_a_broken_cache_never_fails_the_request(installed, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("index corrupted")
 
-    monkeypatch.setattr(installed, "_lookup", explode)
-    monkeypatch.setattr(installed, "_store_answer", explode)
+    monkeypatch.setattr(installed.pipeline, "prepare", explode)
+    monkeypatch.setattr(installed.deployment, "write", explode)
 
     response = ask(FIRST, "still answered")
 

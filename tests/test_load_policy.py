@@ -11,8 +11,9 @@ from helpers import FakeClock, chat, exposition
 
 from litellm_semcache import ConfigError, load_settings
 from litellm_semcache.config import CategoryPolicy, LoadDeployment, LoadPolicySettings
-from litellm_semcache.load_policy import NORMAL, OFF, OVERLOADED, UNKNOWN, LoadPolicy, metrics_url_for
-from litellm_semcache.proxy import response_headers
+from litellm_semcache.load import NORMAL, OFF, OVERLOADED, UNKNOWN
+from litellm_semcache.load.adaptive import LoadPolicy, metrics_url_for
+from litellm_semcache.integrations.proxy import response_headers
 from vllm_hooks import LoadBoard, LoadSnapshot
 
 CHAT = CategoryPolicy(similarity_threshold=0.80, threshold_floor=0.75, ttl_seconds=600, ttl_cap=1000)
@@ -169,8 +170,8 @@ def test_model_list_maps_ids_and_api_bases(tick):
         {"model_name": "gpt", "litellm_params": {"model": "openai/gpt-4o"}},  # no api_base
     ])
     assert added == 1
-    assert policy._targets["dep-1"].url == "http://127.0.0.1:8011/metrics"
-    assert policy._targets["dep-1"].model_name == "tiny"
+    assert policy.scrape_targets()["dep-1"].url == "http://127.0.0.1:8011/metrics"
+    assert policy.scrape_targets()["dep-1"].model_name == "tiny"
     report(policy, "dep-1", waiting=40)
     assert policy.effective(CHAT, "http://127.0.0.1:8011", "tiny").relaxed
     assert policy.effective(CHAT, "dep-1", "tiny").relaxed
@@ -217,7 +218,7 @@ def test_cache_serves_relaxed_hits_only_for_the_overloaded_deployment(make_cache
     relaxed = cache.lookup(ask(asked, "busy"))
     assert relaxed.outcome == "hit" and relaxed.relaxed
     assert relaxed.load_state == "overloaded" and relaxed.threshold < base
-    assert cache.stats.of("chat").relaxed_hits == 1
+    assert cache.stats_snapshot()["chat"]["relaxed_hits"] == 1
     calm = cache.lookup(ask(asked, "calm"))
     assert (calm.outcome, calm.load_state, calm.threshold) == ("miss", "normal", base)
     exact = cache.lookup(ask(stored, "busy"))  # the fast path records the policy in force too

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from litellm_semcache import ConfigError, load_settings
-from litellm_semcache.cache import HIT
+from helpers import HIT
 
 PROMPTS = ["Tell me a joke", "Tell me a joke please", "How do I reverse a list in Python?",
            "What is the capital of France?", "hi, how are you today?"]

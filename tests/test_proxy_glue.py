@@ -11,7 +11,8 @@ from fastapi import HTTPException
 from helpers import exposition
 from structlog.testing import capture_logs
 
-from litellm_semcache import cli, proxy
+from litellm_semcache import cli
+from litellm_semcache.integrations import proxy
 from litellm_semcache.config import BUILTIN_DEFAULTS
 
 

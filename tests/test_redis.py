@@ -13,7 +13,7 @@ from helpers import FakeClock, chat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from litellm_semcache.cache import HIT, MISS
+from helpers import HIT, MISS
 from litellm_semcache.config import ConfigError, load_settings
 
 pytestmark = pytest.mark.redis
@@ -87,7 +87,7 @@ def test_deletes_and_flushes_reach_every_replica(replica):
 def test_redis_ttl_is_the_absolute_category_ttl_and_a_hit_never_extends_it(replica, redis_server):
     a = replica(categories={"chat": {"ttl_seconds": 120, "ttl_cap": 120}})
     decision = a.store(chat("hi, how are you today?"), {"answer": "fine"})
-    document = a._store.get(decision.entry_id)
+    document = a.deployment.store.get(decision.entry_id)
     server = raw_redis(redis_server)
     key = f"semcache:doc:{decision.entry_id}"
     before = server.execute_command("PEXPIRETIME", key)
@@ -115,7 +115,7 @@ def test_quota_is_global_across_replicas_and_evicts_the_oldest(replica, redis_se
     for replica_ in (a, b):
         assert replica_.lookup(chat(prompts[0], metadata={"category": "chat"})).outcome == MISS
         assert replica_.lookup(chat(prompts[-1], metadata={"category": "chat"})).outcome == HIT
-    assert a.stats.of("chat").evictions + b.stats.of("chat").evictions == 2
+    assert a.stats_snapshot()["chat"]["evictions"] + b.stats_snapshot()["chat"]["evictions"] == 2
 
 
 def test_a_pickled_document_in_redis_is_never_unpickled(replica, redis_server, tmp_path):
@@ -132,7 +132,7 @@ def test_a_pickled_document_in_redis_is_never_unpickled(replica, redis_server, t
     assert a.lookup(chat("Tell me a joke")).outcome == MISS
     assert replica().lookup(chat("Tell me a joke")).outcome == MISS  # rebuild: skipped as stale
     assert not marker.exists()
-    assert a.stats.of("uncategorised").fail_opens >= 1
+    assert a.stats_snapshot()["uncategorised"]["fail_opens"] >= 1
 
 
 def test_redis_killed_mid_run_then_restarted_fails_open_and_loses_nothing(replica, redis_server):
@@ -145,8 +145,8 @@ def test_redis_killed_mid_run_then_restarted_fails_open_and_loses_nothing(replic
     outage = [a.lookup(chat(prompt)) for prompt in PROMPTS] + [
         a.store(chat("What is the capital of France?"), {"answer": "Paris"})]
     assert all(d.outcome in ("miss", "bypass") for d in outage)  # answered, never raised
-    assert a.stats.of("uncategorised").fail_opens >= 1
-    assert a._store.breaker.opened >= 1
+    assert a.stats_snapshot()["uncategorised"]["fail_opens"] >= 1
+    assert a.deployment.store.breaker.opened >= 1
 
     redis_server.start()
     wait_until(lambda: a.lookup(chat(PROMPTS[0])).outcome == HIT, timeout=10)
@@ -239,20 +239,19 @@ def test_an_index_entry_whose_document_is_gone_is_a_miss(replica, redis_server):
 
 
 def test_a_follower_whose_position_was_trimmed_resyncs_from_the_store(replica):
-    from litellm_semcache.replication import Follower
+    from litellm_semcache.store.replication import Follower
 
     a = replica(store={"redis_stream_max_len": 100})
     b = replica(store={"redis_stream_max_len": 100})
-    b._follower.stop()  # b falls far behind
-    position = b._follower.position
+    b.deployment.follower.stop()  # b falls far behind
+    position = b.deployment.follower.position
     prompts = [f"burst question {n}: what is {n} plus {n + 7}?" for n in range(300)]
     for prompt in prompts:
         a.store(chat(prompt), {"p": prompt})
 
-    follower = Follower(b, b._store, position, block_ms=100).start()
+    follower = Follower(b.deployment.replica, b.deployment.store, position, block_ms=100).start()
     try:
-        wait_until(lambda: len(b) == len(prompts), timeout=20)
-        assert follower.resyncs == 1
+        wait_until(lambda: follower.resyncs == 1 and len(b) == len(prompts), timeout=20)
         assert b.lookup(chat(prompts[0])).response == {"p": prompts[0]}
     finally:
         follower.stop()

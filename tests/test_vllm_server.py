@@ -23,8 +23,9 @@ import pytest
 
 from helpers import wait_for
 from litellm_semcache.config import CategoryPolicy, LoadDeployment, LoadPolicySettings
-from litellm_semcache.load_policy import NORMAL, OVERLOADED, LoadPolicy
-from litellm_semcache.testing import vllm_missing_reason, vllm_server
+from litellm_semcache.load import NORMAL, OVERLOADED
+from litellm_semcache.load.adaptive import LoadPolicy
+from harness import vllm_missing_reason, vllm_server
 from vllm_hooks import LoadBoard, MetricsScraper, PushReceiver, ScrapeTarget
 
 pytestmark = pytest.mark.vllm
@@ -242,7 +243,7 @@ def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
     import yaml
 
     from litellm_semcache.config import BUILTIN_DEFAULTS
-    from litellm_semcache.testing import litellm_proxy, proxy_config_for
+    from harness import litellm_proxy, proxy_config_for
 
     server, _, _ = vllm
     policy = yaml.safe_load(BUILTIN_DEFAULTS.read_text())

@@ -16,8 +16,6 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from vllm_hooks.board import LoadBoard
 from vllm_hooks.schema import PULL, LoadSnapshot
 
@@ -79,6 +77,9 @@ def prefilter(text: str) -> str:
 
 def parse_metrics(text: str, model_name: str | None = None) -> dict[int, _Sample]:
     """Samples per engine index from a ``/metrics`` body (all model names, or one)."""
+    # prometheus-client: present wherever this runs (vLLM and the proxy both install it)
+    from prometheus_client.parser import text_string_to_metric_families
+
     engines: dict[int, _Sample] = {}
     for family in text_string_to_metric_families(prefilter(text)):
         for sample in family.samples:

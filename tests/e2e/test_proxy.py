@@ -12,7 +12,8 @@ import urllib.request
 import openai
 import pytest
 
-from litellm_semcache.testing import StandInModel, free_port, litellm_proxy
+from harness import free_port, litellm_proxy
+from litellm_semcache.testing import StandInModel
 from proxy_setup import ROOT, proxy_config
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,8 @@ import openai
 import pytest
 import redis
 
-from litellm_semcache.testing import RedisServer, StandInModel, free_port, litellm_proxy
+from harness import RedisServer, free_port, litellm_proxy
+from litellm_semcache.testing import StandInModel
 from proxy_setup import ROOT, proxy_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]

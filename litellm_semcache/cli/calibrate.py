@@ -1,0 +1,39 @@
+"""``semcache calibrate``: propose per-category thresholds from labelled pairs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.table import Table
+
+from litellm_semcache.cli.output import console, percent
+from litellm_semcache.config import load_settings
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    from litellm_semcache import calibration
+    from litellm_semcache.observability.logs import configure_logging
+
+    configure_logging("warning")  # one probe decision per pair would bury the proposal on stdout
+    settings = load_settings(args.config)
+    pairs = calibration.read_pairs(Path(args.pairs))
+    results = calibration.observe(pairs, settings)
+    proposals = calibration.propose(results, args.target_false_hit_rate, guard=not args.no_guard)
+    table = Table(title=f"thresholds for a false-hit rate <= {args.target_false_hit_rate:.1%} "
+                        f"({'cosine alone' if args.no_guard else 'with the guard'}, {len(pairs)} pairs)")
+    for column in ("category", "current", "proposed", "hit rate", "false-hit rate", "pairs (same/diff)"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for category, row in proposals.items():
+        table.add_row(category, f"{settings.policy(category).similarity_threshold:.2f}",
+                      f"{row['threshold']:.3f}", percent(row["hit_rate"]),
+                      percent(row["false_hit_rate"]),
+                      f"{row['same_pairs']}/{row['different_pairs']}")
+    console().print(table)
+    print("categories:")
+    for category, row in proposals.items():
+        print(f"  {category}:\n    similarity_threshold: {row['threshold']:.3f}")
+    if any(row["same_pairs"] + row["different_pairs"] < 20 for row in proposals.values()):
+        print("note: fewer than 20 pairs in some categories; treat those proposals as rough")
+    return 0
+

@@ -1,0 +1,226 @@
+"""``SemanticCache``: the engine's public face. It wires the parts and delegates:
+
+- lookups to :class:`~litellm_semcache.engine.pipeline.LookupPipeline`,
+- writes to :class:`~litellm_semcache.engine.writer.WritePath`,
+- what is held in memory to :class:`~litellm_semcache.engine.catalogue.Catalogue`,
+- start-up to :class:`~litellm_semcache.engine.rebuild.Rebuilder` (and, for a shared store, a
+  follower feeding :class:`~litellm_semcache.engine.replica.ReplicaSync`),
+- counting to :class:`~litellm_semcache.observability.metrics.Recorder`.
+
+Every failure inside the cache turns into a miss and is counted: a cache fault never fails a
+request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import structlog
+
+from litellm_semcache.breaker import CircuitBreaker
+from litellm_semcache.classify.categories import Categorizer
+from litellm_semcache.classify.verifier import GuardVerifier, Verifier
+from litellm_semcache.config import CacheSettings, load_settings
+from litellm_semcache.embedding import MemoEmbedder, load_embedder
+from litellm_semcache.engine import snapshots
+from litellm_semcache.engine.catalogue import Catalogue
+from litellm_semcache.engine.decision import Decision, Outcome, Reason
+from litellm_semcache.engine.pending import PendingMisses
+from litellm_semcache.engine.pipeline import LookupContext, LookupPipeline, elapsed_ms
+from litellm_semcache.engine.rebuild import Rebuilder
+from litellm_semcache.engine.removal import Remover
+from litellm_semcache.engine.replica import ReplicaSync
+from litellm_semcache.engine.writer import WritePath
+from litellm_semcache.index.base import IndexFactory, IndexParams, default_index_factory
+from litellm_semcache.load import Load, make_load_policy
+from litellm_semcache.observability.logs import log_decision
+from litellm_semcache.observability.metrics import LoadGauges, Recorder
+from litellm_semcache.request import view_request
+from litellm_semcache.store.base import DocumentStore
+from litellm_semcache.store.deployment import Deployment, LocalDeployment, open_deployment
+
+log = structlog.get_logger("litellm_semcache")
+
+
+class SemanticCache:
+    """Category-aware semantic cache. Thread-safe; one instance per process.
+
+    ``store`` (a :class:`DocumentStore`, e.g. ``testing.MemoryStore``) or ``deployment``
+    replace the store the settings name; ``index_factory`` and ``verifier`` replace the
+    hnswlib index and the lexical guard.
+    """
+
+    def __init__(
+        self,
+        settings: CacheSettings | None = None,
+        *,
+        embedder: MemoEmbedder | None = None,
+        store: DocumentStore | None = None,
+        deployment: Deployment | None = None,
+        clock: Callable[[], float] = time.time,
+        load_policy: Load | None = None,
+        index_factory: IndexFactory = default_index_factory,
+        verifier: Verifier | None = None,
+    ) -> None:
+        self.settings = settings or load_settings(None)
+        self.embedder = embedder or load_embedder(self.settings.embedding)
+        self.deployment = deployment or (LocalDeployment(store, None) if store is not None
+                                         else open_deployment(self.settings.store))
+        self.load = load_policy or make_load_policy(self.settings.load_policy)
+        self.catalogue = Catalogue(self._index_params(), index_factory)
+        self.recorder = Recorder(self.settings.categories, self.catalogue.count)
+        if self.settings.load_policy.enabled:
+            self.recorder.registry.register(LoadGauges(self.load.states))
+        self._closed = False
+        # An embedding slower than the lookup deadline counts as a failure: after 5 in a row,
+        # lookups stop embedding (a miss at once) until a probe finds the embedder fast again.
+        self._embedding_breaker = CircuitBreaker(
+            "embedder", failures=5, slow_after_s=self.settings.lookup_deadline_ms / 1000)
+        categorizer = Categorizer(self.settings, self.embedder)
+        categorizer.warm_up()
+        pending, store_ = PendingMisses(), self.deployment.store
+        remover = Remover(self.catalogue, store_, self.recorder, clock)
+        self._remover = remover
+        self.pipeline = LookupPipeline(self.settings, self.catalogue, store_, categorizer,
+                                       self._embed, self.load, verifier or GuardVerifier(),
+                                       pending, remover, clock)
+        self._writer = WritePath(self.settings, self.deployment, self.catalogue, categorizer,
+                                 self._embed, self.load, pending, self.recorder, remover, clock)
+        self._categorizer = categorizer
+        rebuilder = Rebuilder(self.catalogue, store_, self.settings, self.embedder.name,
+                              self.embedder.dim, clock, self.deployment.snapshot_dir)
+        self.deployment.start(rebuilder.rebuild, ReplicaSync(self.catalogue, rebuilder, clock))
+
+    # ------------------------------------------------------------------ lookup
+
+    def lookup(self, request: Mapping[str, Any], *, upstream_key: str | None = None) -> Decision:
+        """Decide hit / miss / bypass for one request and count it. Never raises."""
+        decision = self.decide(request, upstream_key=upstream_key)
+        self.record(decision, request)
+        return decision
+
+    def decide(self, request: Mapping[str, Any], *, upstream_key: str | None = None) -> Decision:
+        """Like :meth:`lookup` without counting: for integrations that count the decision
+        they finally serve (e.g. after single-flight) with :meth:`record`."""
+        started = time.perf_counter()
+        try:
+            prepared = self.pipeline.prepare(dict(request), upstream_key, started)
+            decision = (prepared if isinstance(prepared, Decision)
+                        else self.pipeline.complete(prepared))
+        except Exception as exc:  # noqa: BLE001 - fail open, always
+            decision = self._fail_open(exc)
+        return self._within_deadline(decision.but(latency_ms=elapsed_ms(started)))
+
+    def prepare(self, request: Mapping[str, Any], *, upstream_key: str | None = None
+                ) -> Decision | LookupContext:
+        """The cheap part of a lookup (no embedding): a final decision (bypass, exact hit), or
+        a context for :meth:`complete`. Never raises."""
+        started = time.perf_counter()
+        try:
+            prepared = self.pipeline.prepare(dict(request), upstream_key, started)
+        except Exception as exc:  # noqa: BLE001
+            return self._fail_open(exc).but(latency_ms=elapsed_ms(started))
+        if isinstance(prepared, Decision):
+            return prepared.but(latency_ms=elapsed_ms(started))
+        return prepared
+
+    def complete(self, context: LookupContext) -> Decision:
+        """The embedding part of a lookup prepared by :meth:`prepare`. Never raises."""
+        try:
+            decision = self.pipeline.complete(context)
+        except Exception as exc:  # noqa: BLE001
+            decision = self._fail_open(exc)
+        return self._within_deadline(decision.but(latency_ms=elapsed_ms(context.started)))
+
+    def record(self, decision: Decision, request: Mapping[str, Any] | None = None) -> None:
+        """Count a decision a client received, and log it (the one place that does)."""
+        self.recorder.lookup(decision)
+        prompt = None
+        if self.settings.log_prompts and request is not None:  # opt-in: prompts may be personal
+            try:
+                prompt = view_request(request).prompt
+            except Exception:  # noqa: BLE001 - logging never fails a request
+                prompt = None
+        log_decision(decision, prompt)
+
+    def validate(self, request: Mapping[str, Any]) -> None:
+        """Raise :class:`InvalidRequest` for malformed cache controls or an unknown category
+        (the proxy turns it into HTTP 400 before the request is routed)."""
+        self._categorizer.without_embedding(view_request(request))
+
+    def categorize(self, request: Mapping[str, Any]) -> tuple[str, str]:
+        """(category, source) the cache puts ``request`` in; source is metadata, rule,
+        centroid or default. Raises :class:`InvalidRequest` for an unknown explicit category."""
+        view = view_request(request)
+        category, source = self._categorizer.without_embedding(view)
+        if category is None:
+            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""))
+        return category, source
+
+    # ------------------------------------------------------------------ store and maintenance
+
+    def store(self, request: Mapping[str, Any], response: Any, *,
+              upstream_key: str | None = None, ttl: float | None = None) -> Decision:
+        """Store an upstream answer for ``request``. Never raises; returns what it did."""
+        return self._writer.store(dict(request), response, upstream_key=upstream_key, ttl=ttl)
+
+    def sweep(self, limit: int | None = None) -> int:
+        """Remove expired entries (all, or at most ``limit``); returns how many. Every write
+        also sweeps a few, so an active cache needs no timer."""
+        return self._remover.sweep(limit)
+
+    def flush(self, category: str | None = None) -> int:
+        """Delete every entry (of one category); returns how many."""
+        return self._remover.flush(category)
+
+    def __len__(self) -> int:
+        return len(self.catalogue)
+
+    def stats_snapshot(self) -> dict[str, dict[str, Any]]:
+        """Per category: counters, entries, hit rate, miss cost and break-even."""
+        return self.recorder.snapshot()
+
+    def save_snapshot(self) -> int:
+        """Save the large index shards for a fast next start (``close()`` does it too)."""
+        return snapshots.save_snapshot(self.catalogue, self.deployment.snapshot_dir,
+                                       self.embedder.name)
+
+    def close(self) -> None:
+        """Save index snapshots and close the store. Idempotent (``install()`` also runs it at
+        interpreter exit)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.save_snapshot()
+        except Exception as exc:  # noqa: BLE001 - a missing snapshot only slows the next start
+            log.warning("semcache.snapshot_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        self.load.close()
+        self.deployment.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _embed(self, text: str) -> np.ndarray:
+        return self._embedding_breaker.call(lambda: self.embedder.embed_one(text))
+
+    def _within_deadline(self, decision: Decision) -> Decision:
+        if (decision.outcome is not Outcome.BYPASS
+                and decision.latency_ms > self.settings.lookup_deadline_ms):
+            return Decision(Outcome.MISS, Reason.DEADLINE, category=decision.category,
+                            request_key=decision.request_key, latency_ms=decision.latency_ms)
+        return decision
+
+    def _fail_open(self, exc: Exception) -> Decision:
+        log.warning("semcache.fail_open", operation="lookup", error=type(exc).__name__,
+                    detail=str(exc)[:200])
+        return Decision(Outcome.MISS, Reason.FAIL_OPEN, detail=type(exc).__name__)
+
+    def _index_params(self) -> IndexParams:
+        index = self.settings.index
+        return IndexParams(dim=self.embedder.dim, m=index.m,
+                           ef_construction=index.ef_construction, ef_search=index.ef_search,
+                           initial_capacity=index.initial_capacity,
+                           flat_limit=index.exact_search_limit)

@@ -1,0 +1,209 @@
+"""The lookup path: one request through a fixed list of small steps.
+
+The request is parsed once into a :class:`~litellm_semcache.request.RequestView`. Each step
+takes the :class:`LookupContext` and either returns the final :class:`Decision` or ``None`` to
+pass to the next step. The cheap steps (:meth:`LookupPipeline.prepare`: parse, bypass,
+categorise by metadata/rules, exact match) never embed; the rest
+(:meth:`LookupPipeline.complete`: embed, categorise by embedding, mode, nearest candidate,
+threshold, verification in the store, serve) do.
+
+    prepare:  parse -> text? -> category (metadata, rules) -> no-cache? -> mode -> exact match?
+    complete: embed -> category (centroid) -> mode -> nearest in scope -> threshold
+              -> verify (expiry, scope, document, verifier) -> serve
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from litellm_semcache.classify.categories import Categorizer
+from litellm_semcache.classify.verifier import Candidate, Verifier
+from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode
+from litellm_semcache.engine.catalogue import Catalogue, Entry
+from litellm_semcache.engine.decision import Decision, Outcome, Reason
+from litellm_semcache.engine.pending import PendingMiss, PendingMisses
+from litellm_semcache.engine.removal import Remover
+from litellm_semcache.errors import InvalidRequest
+from litellm_semcache.load.base import Effective, Load
+from litellm_semcache.request import RequestView, view_request
+from litellm_semcache.store.base import DocumentStore
+
+Step = Callable[["LookupContext"], "Decision | None"]
+
+
+@dataclass
+class LookupContext:
+    """What the steps know so far about one request."""
+
+    view: RequestView
+    started: float
+    category: str | None = None
+    source: str = ""
+    policy: CategoryPolicy | None = None
+    served: Effective | None = None  # threshold and TTL in force (load policy applied)
+    vector: np.ndarray | None = None
+
+    def decide(self, outcome: Outcome, reason: Reason, **fields: object) -> Decision:
+        """The decision, carrying everything known about the request and its policy."""
+        served = self.served
+        return Decision(
+            outcome, reason, category=self.category, category_source=self.source or None,
+            threshold=served.threshold if served else None,
+            ttl_seconds=served.ttl_seconds if served else None,
+            model_group=self.view.model_group, deployment=self.view.deployment,
+            request_key=self.view.exact_key, load_state=served.state if served else None,
+            load_score=served.score if served else None, **fields)  # type: ignore[arg-type]
+
+
+class LookupPipeline:
+    """Decides hit / miss / bypass for one request. Counting is the caller's job."""
+
+    def __init__(self, settings: CacheSettings, catalogue: Catalogue, store: DocumentStore,
+                 categorizer: Categorizer, embed: Callable[[str], np.ndarray], load: Load,
+                 verifier: Verifier, pending: PendingMisses, remover: Remover,
+                 clock: Callable[[], float]) -> None:
+        self._settings = settings
+        self._catalogue = catalogue
+        self._store = store
+        self._categorizer = categorizer
+        self._embed = embed
+        self._load = load
+        self._verifier = verifier
+        self._pending = pending
+        self._remover = remover
+        self._clock = clock
+        self._cheap_steps: tuple[Step, ...] = (self._unusable, self._categorise_cheaply,
+                                               self._no_cache, self._mode_off, self._exact)
+        self._embedded_steps: tuple[Step, ...] = (self._embed_prompt, self._mode_off,
+                                                  self._semantic)
+
+    def prepare(self, request: dict, upstream_key: str | None, started: float
+                ) -> Decision | LookupContext:
+        """The steps that need no embedding; a context means "embed and go on"."""
+        try:
+            view = view_request(request, upstream_key=upstream_key)
+        except InvalidRequest as exc:
+            return Decision(Outcome.BYPASS, Reason.INVALID_REQUEST, detail=str(exc))
+        context = LookupContext(view, started)
+        return _run(self._cheap_steps, context) or context
+
+    def complete(self, context: LookupContext) -> Decision:
+        decision = _run(self._embedded_steps, context)
+        assert decision is not None, "the last step always decides"
+        return decision
+
+    # ------------------------------------------------------------------ cheap steps
+
+    def _unusable(self, ctx: LookupContext) -> Decision | None:
+        view = ctx.view
+        if view.prompt is None:
+            return ctx.decide(Outcome.BYPASS, Reason(view.bypass_reason or Reason.NO_PROMPT))
+        if len(view.prompt) > self._settings.max_prompt_chars:
+            return ctx.decide(Outcome.BYPASS, Reason.PROMPT_TOO_LONG)
+        return None
+
+    def _no_cache(self, ctx: LookupContext) -> Decision | None:
+        return ctx.decide(Outcome.BYPASS, Reason.NO_CACHE) if ctx.view.controls.no_cache else None
+
+    def _categorise_cheaply(self, ctx: LookupContext) -> Decision | None:
+        try:
+            category, source = self._categorizer.without_embedding(ctx.view)
+        except InvalidRequest as exc:
+            return ctx.decide(Outcome.BYPASS, Reason.INVALID_REQUEST, detail=str(exc))
+        if category is not None:
+            self._settle(ctx, category, source)
+        return None
+
+    def _mode_off(self, ctx: LookupContext) -> Decision | None:
+        if ctx.policy is not None and ctx.policy.mode is Mode.OFF:
+            return ctx.decide(Outcome.BYPASS, Reason.MODE_OFF)
+        return None
+
+    def _exact(self, ctx: LookupContext) -> Decision | None:
+        """Serve an identical prompt without embedding it, when its category allows."""
+        view = ctx.view
+        entry = self._catalogue.get(view.exact_key) or self._catalogue.get(view.entry_id(shared=True))
+        if entry is None or (ctx.category is not None and entry.category != ctx.category):
+            return None
+        policy = self._settings.policy(entry.category)
+        if policy.mode is Mode.OFF:
+            return None
+        exact = LookupContext(view, ctx.started)
+        self._settle(exact, entry.category, "exact")
+        decision = self._verify(exact, entry, similarity=1.0)
+        return decision if decision.outcome is not Outcome.MISS else None
+
+    # ------------------------------------------------------------------ embedded steps
+
+    def _embed_prompt(self, ctx: LookupContext) -> Decision | None:
+        ctx.vector = self._embed(ctx.view.prompt or "")
+        if ctx.category is None:
+            category, source = self._categorizer.by_embedding(ctx.vector)
+            self._settle(ctx, category, source)
+        return None
+
+    def _semantic(self, ctx: LookupContext) -> Decision:
+        assert ctx.category is not None and ctx.policy is not None and ctx.served is not None
+        self._pending.remember(ctx.view.exact_key, PendingMiss(ctx.started, ctx.category, ctx.source))
+        scope = ctx.view.scope_for(ctx.policy.shared)
+        found = self._catalogue.nearest(ctx.category, scope, ctx.vector)  # type: ignore[arg-type]
+        if found is None:
+            return ctx.decide(Outcome.MISS, Reason.NO_CANDIDATE)
+        entry, similarity = found
+        if similarity < ctx.served.threshold:
+            return ctx.decide(Outcome.MISS, Reason.BELOW_THRESHOLD, similarity=similarity)
+        return self._verify(ctx, entry, similarity)
+
+    # ------------------------------------------------------------------ verification
+
+    def _verify(self, ctx: LookupContext, entry: Entry | None, similarity: float) -> Decision:
+        """Check the candidate against the clock, the document store and the verifier."""
+        assert ctx.policy is not None and ctx.served is not None
+        view, policy, now = ctx.view, ctx.policy, self._clock()
+        scope = view.scope_for(policy.shared)
+        if entry is None or entry.scope != scope:
+            return ctx.decide(Outcome.MISS, Reason.INDEX_OUT_OF_SYNC, similarity=similarity)
+        max_age = view.controls.s_maxage
+        if entry.expired(now) or (max_age is not None and now - entry.created_at > max_age):
+            if entry.expired(now):
+                self._remover.drop(entry, expired=True)
+            return ctx.decide(Outcome.MISS, Reason.EXPIRED, similarity=similarity)
+        document = self._store.get(entry.id)
+        if document is None or document.scope != scope or document.expires_at <= now:
+            self._remover.drop(entry)  # never serve an index entry without its document
+            return ctx.decide(Outcome.MISS, Reason.DOCUMENT_MISSING, similarity=similarity)
+        candidate = Candidate(view.prompt or "", view.normalized, document.prompt,
+                              document.normalized, similarity)
+        rule = self._verifier.veto(candidate, policy)
+        if rule:
+            return ctx.decide(Outcome.MISS, Reason.GUARD, detail=rule, similarity=similarity,
+                              entry_id=entry.id)
+        if policy.mode is Mode.SHADOW:
+            return ctx.decide(Outcome.SHADOW_HIT, Reason.SHADOW, similarity=similarity,
+                              entry_id=entry.id)
+        self._catalogue.touch(entry)
+        exact = document.normalized == view.normalized
+        return ctx.decide(Outcome.HIT, Reason.EXACT if exact else Reason.SEMANTIC,
+                          similarity=similarity, entry_id=entry.id, response=document.response,
+                          relaxed=similarity < policy.similarity_threshold)
+
+    def _settle(self, ctx: LookupContext, category: str, source: str) -> None:
+        ctx.category, ctx.source = category, source
+        ctx.policy = self._settings.policy(category)
+        ctx.served = self._load.effective(ctx.policy, ctx.view.deployment, ctx.view.model_group)
+
+
+def _run(steps: tuple[Step, ...], context: LookupContext) -> Decision | None:
+    for step in steps:
+        decision = step(context)
+        if decision is not None:
+            return decision
+    return None
+
+
+def elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

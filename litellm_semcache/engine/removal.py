@@ -1,0 +1,40 @@
+"""Removing entries from memory and store together, counting why they left."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from litellm_semcache.engine.catalogue import Catalogue, Entry
+from litellm_semcache.observability.metrics import Recorder
+from litellm_semcache.store.base import DocumentStore
+
+
+class Remover:
+    def __init__(self, catalogue: Catalogue, store: DocumentStore, recorder: Recorder,
+                 clock: Callable[[], float]) -> None:
+        self._catalogue = catalogue
+        self._store = store
+        self._recorder = recorder
+        self._clock = clock
+
+    def drop(self, entry: Entry, *, expired: bool = False) -> None:
+        """Forget ``entry`` and delete its document (e.g. found expired or missing on read)."""
+        if self._catalogue.forget(entry):
+            self._store.delete(entry.id)
+            if expired:
+                self._recorder.expired(entry.category)
+
+    def sweep(self, limit: int | None = None) -> int:
+        """Remove expired entries (all, or at most ``limit``); returns how many."""
+        gone = self._catalogue.pop_expired(self._clock(), limit)
+        for entry in gone:
+            self._store.delete(entry.id)
+            self._recorder.expired(entry.category)
+        return len(gone)
+
+    def flush(self, category: str | None = None) -> int:
+        """Delete every entry (of one category); returns how many."""
+        victims = self._catalogue.clear(category)
+        for entry in victims:
+            self._store.delete(entry.id)
+        return len(victims)

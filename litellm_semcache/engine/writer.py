@@ -1,0 +1,125 @@
+"""The write path: store an upstream answer for a request.
+
+The category comes from the lookup that missed (no second categorisation) or, for a write
+without a lookup, is computed here. The document is written to the store before the index can
+point at it; the deployment decides who enforces the category quota.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import structlog
+
+from litellm_semcache.classify.categories import Categorizer
+from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode
+from litellm_semcache.engine.catalogue import Catalogue
+from litellm_semcache.engine.decision import Decision, Outcome, Reason
+from litellm_semcache.engine.pending import PendingMisses
+from litellm_semcache.engine.removal import Remover
+from litellm_semcache.errors import InvalidRequest
+from litellm_semcache.load.base import Load
+from litellm_semcache.observability.metrics import Recorder
+from litellm_semcache.request import RequestView, view_request
+from litellm_semcache.store.deployment import Deployment
+from litellm_semcache.store.document import Document
+
+log = structlog.get_logger("litellm_semcache")
+_SWEEP_PER_WRITE = 16  # expired entries leave as writes arrive: an active cache needs no timer
+
+
+class WritePath:
+    def __init__(self, settings: CacheSettings, deployment: Deployment, catalogue: Catalogue,
+                 categorizer: Categorizer, embed: Callable[[str], np.ndarray], load: Load,
+                 pending: PendingMisses, recorder: Recorder, remover: Remover,
+                 clock: Callable[[], float]) -> None:
+        self._settings = settings
+        self._deployment = deployment
+        self._catalogue = catalogue
+        self._categorizer = categorizer
+        self._embed = embed
+        self._load = load
+        self._pending = pending
+        self._recorder = recorder
+        self._remover = remover
+        self._clock = clock
+
+    def store(self, request: dict, response: Any, *, upstream_key: str | None = None,
+              ttl: float | None = None) -> Decision:
+        """Store ``response`` for ``request``. Never raises; records and returns what it did."""
+        started = time.perf_counter()
+        try:
+            decision = self._store(request, response, upstream_key, ttl)
+        except InvalidRequest as exc:  # malformed input is not a cache fault
+            decision = Decision(Outcome.BYPASS, Reason.INVALID_REQUEST, detail=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a failed write is only a missed opportunity
+            log.warning("semcache.fail_open", operation="store", error=type(exc).__name__,
+                        detail=str(exc)[:200])
+            decision = Decision(Outcome.BYPASS, Reason.FAIL_OPEN, detail=type(exc).__name__)
+        decision = decision.but(latency_ms=(time.perf_counter() - started) * 1000)
+        self._recorder.stored(decision)
+        return decision
+
+    def _store(self, request: dict, response: Any, upstream_key: str | None,
+               ttl: float | None) -> Decision:
+        view = view_request(request, upstream_key=upstream_key)
+        if view.prompt is None or len(view.prompt) > self._settings.max_prompt_chars:
+            return Decision(Outcome.BYPASS, Reason.NOT_STORABLE)
+        if view.controls.no_store:
+            return Decision(Outcome.BYPASS, Reason.NO_STORE)
+        category, source = self._category_of(view)
+        policy = self._settings.policy(category)
+        ttl_seconds = self._ttl(policy, view, view.controls.ttl if ttl is None else ttl)
+        if policy.mode is Mode.OFF:
+            return Decision(Outcome.BYPASS, Reason.MODE_OFF, category=category)
+        if ttl_seconds <= 0:
+            return Decision(Outcome.BYPASS, Reason.TTL_ZERO, category=category)
+        now = self._clock()
+        document = Document(
+            id=view.entry_id(policy.shared), category=category,
+            scope=view.scope_for(policy.shared), prompt=view.prompt, normalized=view.normalized,
+            vector=self._embed(view.prompt), response=response, created_at=now,
+            expires_at=now + ttl_seconds, model_group=view.model_group)
+        encoded = document.to_bytes()
+        if len(encoded) > self._settings.max_response_bytes:
+            return Decision(Outcome.BYPASS, Reason.RESPONSE_TOO_LARGE, category=category)
+        self._insert(document, policy, encoded)
+        self._measure_upstream(view)
+        return Decision(Outcome.STORED, Reason.STORED, category=category, category_source=source,
+                        ttl_seconds=int(ttl_seconds), entry_id=document.id,
+                        request_key=view.exact_key)
+
+    def _insert(self, document: Document, policy: CategoryPolicy, encoded: bytes) -> None:
+        with self._catalogue.lock:
+            self._remover.sweep(limit=_SWEEP_PER_WRITE)
+            previous = self._catalogue.get(document.id)
+            if previous is not None:  # a rewrite takes its own place, it evicts nobody
+                self._catalogue.forget(previous)
+            evicted = self._deployment.write(document, encoded, policy.max_entries,
+                                             self._catalogue)
+        self._recorder.evicted(document.category, evicted)
+
+    def _category_of(self, view: RequestView) -> tuple[str, str]:
+        pending = self._pending.peek(view.exact_key)
+        if pending is not None:
+            return pending.category, pending.source
+        category, source = self._categorizer.without_embedding(view)
+        if category is None:
+            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""))
+        return category, source
+
+    def _ttl(self, policy: CategoryPolicy, view: RequestView, requested: float | None) -> float:
+        """A caller's ``ttl`` may shorten freely but lengthen only up to the category's cap;
+        without one, the load policy may stretch the category's TTL (up to the same cap)."""
+        if requested is None:
+            return float(self._load.effective(policy, view.deployment,
+                                              view.model_group).ttl_seconds)
+        return float(min(requested, max(policy.ttl_seconds, policy.ttl_cap or 0)))
+
+    def _measure_upstream(self, view: RequestView) -> None:
+        pending = self._pending.pop(view.exact_key)
+        if pending is not None:
+            self._recorder.upstream(pending.category, (time.perf_counter() - pending.started) * 1000)

@@ -1,0 +1,148 @@
+"""Plug the engine into LiteLLM's response cache (SDK, Router and proxy).
+
+LiteLLM has no "custom" cache type. We build ``litellm.Cache`` with ``type="redis-semantic"``
+only for its key rules (the prompt is left out of LiteLLM's key, the tenant is put in) and hand
+it our backend; LiteLLM's key then serves as the parameter fingerprint of the request, because
+LiteLLM's sync path passes only ``messages``/``input``/``metadata`` to a backend.
+
+Counting happens here, once per request, on the decision the client finally gets (after
+single-flight), so the counters equal what clients received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import litellm
+from litellm.caching.base_cache import BaseCache
+
+from litellm_semcache.config import Mode
+from litellm_semcache.engine.decision import Decision, Outcome, Reason
+from litellm_semcache.engine.facade import SemanticCache
+from litellm_semcache.errors import InvalidRequest
+from litellm_semcache.integrations.single_flight import Flight, SingleFlight
+from litellm_semcache.request import view_request
+
+SUPPORTED_CALL_TYPES = ["completion", "acompletion", "text_completion", "atext_completion"]
+
+
+class LiteLLMBackend(BaseCache):
+    """A LiteLLM cache backend over :class:`SemanticCache`. The first parameter of each method
+    must be named ``key``: LiteLLM's async path also passes ``cache_key=``."""
+
+    def __init__(self, engine: SemanticCache) -> None:
+        super().__init__(default_ttl=0)
+        self.engine = engine
+        self.single_flight = SingleFlight(engine.settings.single_flight_wait_ms / 1000)
+
+    def get_cache(self, key: str, **kwargs: Any) -> Any:
+        decision = self.engine.lookup(kwargs, upstream_key=key)
+        _annotate(kwargs, decision)
+        return decision.response if decision.served else None
+
+    async def async_get_cache(self, key: str, **kwargs: Any) -> Any:
+        decision = await self._decide(key, kwargs)
+        # A lookup cut off by its deadline or failed open (overload, open breaker) still joins
+        # single-flight: identical requests must not all reach the model because the cache is busy.
+        if decision.outcome is Outcome.MISS:
+            request_key = decision.request_key or _joinable_key(kwargs, key)
+            flight = await self.single_flight.follow(request_key) if request_key else None
+            if flight is not None:
+                decision = self._shared_answer(flight) or decision
+        self.engine.record(decision, kwargs)
+        _annotate(kwargs, decision)
+        return decision.response if decision.served else None
+
+    async def _decide(self, key: str, kwargs: dict[str, Any]) -> Decision:
+        """Off the event loop (embedding is CPU work) and under a real deadline."""
+        deadline = self.engine.settings.lookup_deadline_ms / 1000
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self.engine.decide, kwargs, upstream_key=key), deadline)
+        except asyncio.TimeoutError:
+            return Decision(Outcome.MISS, Reason.DEADLINE, request_key=_joinable_key(kwargs, key),
+                            latency_ms=deadline * 1000)
+
+    def _shared_answer(self, flight: Flight) -> Decision | None:
+        """The leader's stored answer, served as an exact hit (where the category serves hits)."""
+        stored = flight.stored
+        if stored is None or stored.category is None:
+            return None
+        policy = self.engine.settings.policy(stored.category)
+        if policy.mode is not Mode.ON:
+            return None
+        return Decision(Outcome.HIT, Reason.SINGLE_FLIGHT, category=stored.category,
+                        category_source="single_flight", similarity=1.0,
+                        threshold=policy.similarity_threshold, ttl_seconds=stored.ttl_seconds,
+                        entry_id=stored.entry_id, request_key=stored.request_key,
+                        response=flight.answer)
+
+    def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        self.engine.store(kwargs, value, upstream_key=key)
+
+    async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        stored: Decision | None = None
+        try:
+            stored = await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key)
+        finally:
+            # wake identical requests waiting for this answer; the view is only recomputed
+            # when the store failed before computing it
+            self.single_flight.release(stored.request_key if stored and stored.request_key
+                                       else _request_key(kwargs, key), stored, value)
+
+    async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
+        for key, value in cache_list:
+            await self.async_set_cache(key, value, **kwargs)
+
+    async def disconnect(self) -> None:
+        self.engine.close()
+
+    async def test_connection(self) -> dict[str, Any]:
+        return {"status": "success", "message": f"litellm-semcache, {len(self.engine)} entries"}
+
+    async def ping(self) -> bool:
+        return True
+
+    def flush_cache(self) -> None:
+        self.engine.flush()
+
+
+def _request_key(kwargs: dict[str, Any], key: str) -> str | None:
+    try:
+        return view_request(kwargs, upstream_key=key).exact_key
+    except InvalidRequest:
+        return None
+
+
+def _joinable_key(kwargs: dict[str, Any], key: str) -> str | None:
+    """The request key of a request whose own lookup gave no usable decision; None for one
+    that asked not to be served from the cache."""
+    try:
+        view = view_request(kwargs, upstream_key=key)
+    except InvalidRequest:
+        return None
+    return None if view.controls.no_cache or view.prompt is None else view.exact_key
+
+
+def _annotate(kwargs: dict[str, Any], decision: Decision) -> None:
+    """Leave hit provenance in the request metadata (the proxy reads it for headers)."""
+    metadata = kwargs.get("metadata")
+    if isinstance(metadata, dict):
+        metadata["semcache"] = decision.as_dict()
+        if decision.similarity is not None:
+            metadata["semantic-similarity"] = decision.similarity
+
+
+def attach(engine: SemanticCache) -> litellm.Cache:
+    """Make ``engine`` LiteLLM's response cache (``litellm.cache``)."""
+    backend = LiteLLMBackend(engine)
+    options: dict[str, Any] = {"supported_call_types": SUPPORTED_CALL_TYPES, "max_messages": None}
+    try:
+        cache = litellm.Cache(type="redis-semantic", _backend=backend, **options)
+    except TypeError:  # a LiteLLM without the private ``_backend`` argument
+        cache = litellm.Cache(type="local", **options)
+        cache.type = litellm.types.caching.LiteLLMCacheType.REDIS_SEMANTIC
+        cache.cache = backend
+    litellm.cache = cache
+    return cache

@@ -1,0 +1,136 @@
+"""LiteLLM proxy glue. One line in the proxy YAML enables the cache:
+
+    litellm_settings:
+      callbacks: litellm_semcache.proxy_handler
+
+The proxy resolves each ``callbacks`` entry while it loads its config (import the module, read
+the attribute); reading ``litellm_semcache.proxy_handler`` installs the cache and returns the
+handler below. Installing at config load matters: the proxy decides at start-up whether its
+Router reads the cache (``cache_responses = litellm.cache is not None``).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import litellm
+import structlog
+from fastapi import HTTPException
+from litellm.integrations.custom_logger import CustomLogger
+
+from litellm_semcache.engine.facade import SemanticCache
+from litellm_semcache.errors import InvalidRequest
+
+log = structlog.get_logger("litellm_semcache")
+_handler: "SemcacheProxyHandler | None" = None
+_lock = threading.Lock()
+
+
+def handler() -> "SemcacheProxyHandler":
+    """Install the cache once per process (each proxy worker imports this) and return the hook."""
+    global _handler
+    with _lock:
+        if _handler is None:
+            import litellm_semcache
+            from litellm_semcache.observability import metrics
+
+            engine = litellm_semcache.install()
+            metrics.expose(engine.recorder.registry, engine.settings.metrics_port,
+                           engine.settings.metrics_host)
+            _handler = SemcacheProxyHandler(engine)
+        return _handler
+
+
+class SemcacheProxyHandler(CustomLogger):
+    """Validates per-request cache controls (HTTP 400 on bad values) and adds ``x-semcache-*``
+    response headers that say what the cache did and under which policy."""
+
+    def __init__(self, engine: SemanticCache) -> None:
+        super().__init__()
+        self.engine = engine
+        self._backend = getattr(litellm.cache, "cache", None)
+        self._warned = False
+        self._load_attached = False
+
+    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict,
+                                  call_type: Any) -> dict:
+        self._warn_if_replaced()
+        if not self._load_attached:
+            self._attach_load_policy()
+        try:
+            self.engine.validate(data)
+        except InvalidRequest as exc:
+            raise HTTPException(status_code=400, detail={"error": f"litellm-semcache: {exc}"}) from None
+        return data
+
+    async def async_post_call_response_headers_hook(
+        self, data: dict, user_api_key_dict: Any, response: Any, request_headers: Any = None,
+        litellm_call_info: Any = None,
+    ) -> dict[str, str] | None:
+        return response_headers(data, response)
+
+    def _attach_load_policy(self) -> None:
+        """Follow the proxy's deployments (api_base -> /metrics) once its router exists."""
+        self._load_attached = True
+        policy = self.engine.load
+        if not (policy.settings.enabled and policy.settings.from_proxy_model_list):
+            return
+        try:
+            from litellm.proxy import proxy_server
+
+            router = getattr(proxy_server, "llm_router", None)
+            added = policy.add_model_list(getattr(router, "model_list", None) or [])
+            policy.start()
+            log.info("semcache.load_deployments", added=added)
+        except Exception as exc:  # noqa: BLE001 - no load signals = static policy, never an error
+            log.warning("semcache.load_attach_failed", error=type(exc).__name__, detail=str(exc)[:200])
+
+    def _warn_if_replaced(self) -> None:
+        if self._warned or getattr(litellm.cache, "cache", None) is self._backend:
+            return
+        self._warned = True
+        log.warning(
+            "semcache.replaced",
+            message="litellm.cache was replaced after litellm-semcache installed it: semantic "
+                    "caching is off. Remove `cache: true` from litellm_settings, or list it "
+                    "before `callbacks`.",
+        )
+
+
+def response_headers(data: dict, response: Any) -> dict[str, str]:
+    """``x-semcache`` = hit | miss | bypass | shadow-hit, plus the provenance of the decision."""
+    decision = _decision_of(data)
+    if not decision:
+        return {"x-semcache": "bypass", "x-semcache-reason": "not_looked_up"}
+    outcome = decision["outcome"]
+    hidden = getattr(response, "_hidden_params", None) or {}
+    if outcome == "hit" and not hidden.get("cache_hit"):
+        outcome, decision = "miss", {**decision, "reason": "refused_by_litellm", "label": None}
+    reason = decision.get("label") or decision.get("reason", "")
+    headers = {"x-semcache": outcome, "x-semcache-reason": str(reason)}
+    for key, header in (("category", "x-semcache-category"),
+                        ("threshold", "x-semcache-threshold"),
+                        ("ttl_seconds", "x-semcache-ttl"),
+                        ("model_group", "x-semcache-model-group"),
+                        ("deployment", "x-semcache-deployment")):
+        if decision.get(key) is not None:
+            headers[header] = str(decision[key])
+    if decision.get("similarity") is not None:
+        headers["x-semcache-similarity"] = f"{decision['similarity']:.4f}"
+    if decision.get("latency_ms") is not None:
+        headers["x-semcache-lookup-ms"] = f"{decision['latency_ms']:.3f}"
+    if decision.get("load_state") not in (None, "off"):
+        headers["x-semcache-load"] = str(decision["load_state"])
+        if decision.get("load_score") is not None:
+            headers["x-semcache-load-score"] = f"{decision['load_score']:.3f}"
+        headers["x-semcache-relaxed"] = "true" if decision.get("relaxed") else "false"
+    return headers
+
+
+def _decision_of(data: dict) -> dict[str, Any] | None:
+    for name in ("metadata", "litellm_metadata"):
+        metadata = data.get(name)
+        if isinstance(metadata, dict) and isinstance(metadata.get("semcache"), dict):
+            return metadata["semcache"]
+    return None

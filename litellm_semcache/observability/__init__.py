@@ -1,0 +1,1 @@
+"""Logs, metrics and the cost book: what the cache did, as operators read it."""

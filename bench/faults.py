@@ -62,7 +62,7 @@ def run(before_s: float = 3.0, outage_s: float = 5.0, after_s: float = 5.0) -> d
                 time.sleep(0.005)
         survived = sum(cache.lookup(_request(p)).outcome == Outcome.HIT for p in committed)
         fail_opens = sum(row.get("fail_opens", 0) for row in cache.stats_snapshot().values())
-        breaker_opened = cache._store.breaker.opened  # type: ignore[attr-defined]
+        breaker_opened = cache.deployment.store.breaker.opened  # type: ignore[attr-defined]
         cache.close()
     return {
         "phases": {name: _summary(rows) for name, rows in phases.items()},

@@ -125,8 +125,10 @@ def run_offline(pairs: list[dict[str, Any]]) -> dict[str, Any]:
                 request = _request(pair["a"], pair, namespace)
                 if not cache.lookup(request).served:
                     cache.store(request, {"answer": namespace})
+            board = getattr(cache.load, "board", None)  # None: the static policy has no signals
             for pair, namespace in zip(pairs, _namespaces(pairs)):
-                cache.load.board.update(LoadSnapshot("vllm-tiny", waiting=16, kv_usage=1.0))
+                if board is not None:
+                    board.update(LoadSnapshot("vllm-tiny", waiting=16, kv_usage=1.0))
                 decision = cache.lookup(_request(pair["b"], pair, namespace))
                 probes.append({"hit": decision.served, "same_answer": pair["same_answer"],
                                "relaxed": decision.relaxed, "load": decision.load_state})

@@ -126,7 +126,7 @@ def _convergence(redis_url: str, workdir: Path, samples: int) -> dict[str, float
             embedder.embed_one(f"convergence probe {n}")  # embedding is not replication time
             entry_id = a.store(request, {"n": n}).entry_id
             started = time.perf_counter()
-            while not b.holds(entry_id, a._entries[entry_id].expires_at):
+            while b.catalogue.get(entry_id) is None:
                 if time.perf_counter() - started > 5:
                     break
                 time.sleep(0.0002)

@@ -342,6 +342,6 @@ def test_plugin_is_inert_without_a_push_target(fake_vllm, monkeypatch):
 def test_entry_point_is_declared():
     import tomllib
 
-    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    project = tomllib.loads((Path(__file__).parents[1] / "vllm_hooks" / "pyproject.toml").read_text())
     group = project["project"]["entry-points"]["vllm.stat_logger_plugins"]
     assert group == {"semcache_load": "vllm_hooks.vllm_plugin:LoadSignalStatLogger"}

@@ -1,0 +1,64 @@
+"""Helpers shared by the LiteLLM contract suite (public API only: ``litellm`` and
+``litellm_semcache.install``'s engine)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import litellm
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "config.example.yaml"  # the shipped policy, as operators get it
+MODEL = "gpt-3.5-turbo"
+# A short single-flight window for tests that are not about single-flight (the default is 5 s).
+SHORT_FLIGHT_MS = 200
+
+
+def user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+def content(response: Any) -> str:
+    return response.choices[0].message.content
+
+
+def was_hit(response: Any) -> bool:
+    return (getattr(response, "_hidden_params", None) or {}).get("cache_hit") is True
+
+
+def ask(prompt: str | list, answer: str = "fresh answer", *, model: str = MODEL, **kwargs: Any):
+    """One ``litellm.completion`` whose upstream answer (on a miss) is ``answer``."""
+    messages = user(prompt) if isinstance(prompt, str) else prompt
+    return litellm.completion(model=model, messages=messages, mock_response=answer, **kwargs)
+
+
+async def aask(prompt: str | list, answer: str = "fresh answer", *, model: str = MODEL,
+               **kwargs: Any):
+    messages = user(prompt) if isinstance(prompt, str) else prompt
+    return await litellm.acompletion(model=model, messages=messages, mock_response=answer,
+                                     **kwargs)
+
+
+def stores(engine: Any) -> int:
+    """Answers the engine has stored so far, over every category."""
+    return sum(int(row.get("stores", 0)) for row in engine.stats_snapshot().values())
+
+
+def counter(engine: Any, name: str) -> int:
+    return sum(int(row.get(name, 0) or 0) for row in engine.stats_snapshot().values())
+
+
+async def settle(engine: Any, at_least: int, timeout: float = 5.0) -> None:
+    """LiteLLM writes the cache in a background task after an async call returns: wait for it."""
+    deadline = time.monotonic() + timeout
+    while stores(engine) < at_least:
+        assert time.monotonic() < deadline, f"only {stores(engine)} of {at_least} answers stored"
+        await asyncio.sleep(0.02)
+
+
+async def quiet(seconds: float = 0.3) -> None:
+    """Give a write that should not happen the time it would need."""
+    await asyncio.sleep(seconds)

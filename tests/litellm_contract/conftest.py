@@ -8,6 +8,7 @@ returns, ``litellm_semcache.load_settings``, ``litellm_semcache.embedding.load_e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -20,15 +21,12 @@ import pytest
 import yaml
 
 import litellm_semcache
-from contract_support import POLICY, ROOT, SHORT_FLIGHT_MS
+from contract_support import POLICY, ROOT, SHORT_FLIGHT_MS, ContractProxy
 from litellm_semcache.config import EmbeddingSettings
 from litellm_semcache.embedding import load_embedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-KEY_A, KEY_B = "sk-contract-a-0123456789", "sk-contract-b-0123456789"
-
 
 @pytest.fixture(scope="session")
 def contract_embedder():
@@ -96,17 +94,22 @@ def _proxy_config(upstream_url: str, workdir: Path) -> dict[str, Any]:
     return config
 
 
-def start_proxy(workdir: Path, upstream_url: str, **semcache_env: str):
+@contextlib.contextmanager
+def start_proxy(workdir: Path, upstream_url: str, **semcache_env: str) -> Iterator[ContractProxy]:
     """A ``litellm --config`` process with ``callbacks: litellm_semcache.proxy_handler``, running
-    this checkout's package (PYTHONPATH), the shipped policy and a private store."""
-    from litellm_semcache.testing import litellm_proxy
+    this checkout's package (PYTHONPATH), the shipped policy, a private store and its own
+    metrics port."""
+    from litellm_semcache.testing import free_port, litellm_proxy
 
     workdir.mkdir(parents=True, exist_ok=True)
+    metrics_port = free_port()
     env = {"SEMCACHE_CONFIG": str(POLICY), "SEMCACHE_STORE__PATH": str(workdir / "store"),
-           "SEMCACHE_LOG_LEVEL": "warning", "UPSTREAM_API_KEY": "sk-upstream-contract",
+           "SEMCACHE_METRICS_PORT": str(metrics_port), "SEMCACHE_LOG_LEVEL": "warning", "UPSTREAM_API_KEY": "sk-upstream-contract",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            **{f"SEMCACHE_{name.upper()}": value for name, value in semcache_env.items()}}
-    return litellm_proxy(_proxy_config(upstream_url, workdir), workdir, env)
+    with litellm_proxy(_proxy_config(upstream_url, workdir), workdir, env) as running:
+        yield ContractProxy(running.base_url, f"http://127.0.0.1:{metrics_port}/metrics",
+                            running.log)
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import litellm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,3 +64,49 @@ async def settle(engine: Any, at_least: int, timeout: float = 5.0) -> None:
 async def quiet(seconds: float = 0.3) -> None:
     """Give a write that should not happen the time it would need."""
     await asyncio.sleep(seconds)
+
+
+# ---------------------------------------------------------------- the real proxy (e2e)
+
+KEY_A, KEY_B = "sk-contract-a-0123456789", "sk-contract-b-0123456789"  # contract_proxy_auth.py
+
+
+@dataclass(frozen=True)
+class ContractProxy:
+    base_url: str
+    metrics_url: str
+    log: Path
+
+
+def proxy_chat(proxy: ContractProxy, prompt: str, key: str = KEY_A,
+               headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
+    """POST /v1/chat/completions to the ``chat-small`` group; ``body`` adds fields (``cache``)."""
+    reply = httpx.post(f"{proxy.base_url}/v1/chat/completions", timeout=30,
+                       headers={"Authorization": f"Bearer {key}", **(headers or {})},
+                       json={"model": "chat-small", "messages": user(prompt), **body})
+    reply.raise_for_status()
+    return reply
+
+
+def proxy_stores(proxy: ContractProxy) -> float:
+    """``semcache_stores_total`` over every category, from the proxy's own metrics endpoint."""
+    text = httpx.get(proxy.metrics_url, timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("semcache_stores_total{"))
+
+
+def wait_for_proxy_store(proxy: ContractProxy, before: float, timeout: float = 10.0) -> None:
+    """The proxy writes the cache in a background task after answering."""
+    deadline = time.monotonic() + timeout
+    while proxy_stores(proxy) <= before:
+        assert time.monotonic() < deadline, "the proxy never stored the answer"
+        time.sleep(0.05)
+
+
+def proxy_chat_and_store(proxy: ContractProxy, prompt: str, key: str = KEY_A,
+                         **body: Any) -> httpx.Response:
+    """A first request (a miss) and the wait until its answer is stored."""
+    before = proxy_stores(proxy)
+    reply = proxy_chat(proxy, prompt, key, **body)
+    wait_for_proxy_store(proxy, before)
+    return reply

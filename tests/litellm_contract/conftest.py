@@ -19,9 +19,9 @@ from typing import Any
 import litellm
 import pytest
 import yaml
+from contract_support import POLICY, ROOT, SHORT_FLIGHT_MS, ContractProxy
 
 import litellm_semcache
-from contract_support import POLICY, ROOT, SHORT_FLIGHT_MS, ContractProxy
 from litellm_semcache.config import EmbeddingSettings
 from litellm_semcache.embedding import load_embedder
 
@@ -85,7 +85,8 @@ def default_cache(install_cache):
 # ---------------------------------------------------------------- the real proxy (e2e)
 
 def _proxy_config(upstream_url: str, workdir: Path) -> dict[str, Any]:
-    shutil.copy(Path(__file__).with_name("contract_proxy_auth.py"), workdir / "contract_proxy_auth.py")
+    auth = Path(__file__).with_name("contract_proxy_auth.py")
+    shutil.copy(auth, workdir / auth.name)
     config = yaml.safe_load((ROOT / "proxy.example.yaml").read_text())
     for deployment in config["model_list"]:
         deployment["litellm_params"]["api_base"] = upstream_url
@@ -104,7 +105,8 @@ def start_proxy(workdir: Path, upstream_url: str, **semcache_env: str) -> Iterat
     workdir.mkdir(parents=True, exist_ok=True)
     metrics_port = free_port()
     env = {"SEMCACHE_CONFIG": str(POLICY), "SEMCACHE_STORE__PATH": str(workdir / "store"),
-           "SEMCACHE_METRICS_PORT": str(metrics_port), "SEMCACHE_LOG_LEVEL": "warning", "UPSTREAM_API_KEY": "sk-upstream-contract",
+           "SEMCACHE_METRICS_PORT": str(metrics_port), "SEMCACHE_LOG_LEVEL": "warning",
+           "UPSTREAM_API_KEY": "sk-upstream-contract",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            **{f"SEMCACHE_{name.upper()}": value for name, value in semcache_env.items()}}
     with litellm_proxy(_proxy_config(upstream_url, workdir), workdir, env) as running:
@@ -125,5 +127,14 @@ def proxy(tmp_path_factory, upstream):
     """One proxy for every e2e test (each test uses its own prompts). Its single-flight window is
     short: these tests are about the proxy's routes and controls (the SDK tests cover it)."""
     with start_proxy(tmp_path_factory.mktemp("contract-proxy"), upstream.url,
+                     single_flight_wait_ms=str(SHORT_FLIGHT_MS)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def hurried_proxy(tmp_path_factory, upstream):
+    """A second proxy whose lookup deadline (1 µs) cuts off every async lookup."""
+    with start_proxy(tmp_path_factory.mktemp("hurried-proxy"), upstream.url,
+                     lookup_deadline_ms="0.001",
                      single_flight_wait_ms=str(SHORT_FLIGHT_MS)) as running:
         yield running

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import litellm
 import pytest
-
 from contract_support import aask, ask, content, quiet, settle, was_hit
 
 SYNC_ASYNC = pytest.mark.parametrize("sync_mode", [True, False], ids=["sync", "async"])
@@ -37,19 +36,6 @@ async def test_cache_completion(cache, sync_mode):
 
     assert (second.id, second.created, content(second)) == (first.id, first.created, content(first))
     assert content(other_params) == "This number is awful!"
-
-
-@SYNC_ASYNC
-async def test_cache_completion_for_another_user_misses(cache, sync_mode):
-    """The ``user=`` parameter (the third call of the upstream embedding test) is part of the
-    request: another end user's answer is not served."""
-    prompt = f"hello {'sync' if sync_mode else 'async'} 9913"
-    await completion(sync_mode, cache, prompt, "for alice", user="alice")
-    again = await completion(sync_mode, cache, prompt, "THE MODEL WAS CALLED", user="alice")
-    charlie = await completion(sync_mode, cache, prompt, "for charlie", user="charlie")
-
-    assert content(again) == "for alice"
-    assert content(charlie) == "for charlie" and not was_hit(charlie)
 
 
 @pytest.mark.xfail(strict=True, reason="by design: embedding calls are not cached (the cache "

@@ -16,25 +16,24 @@ from datetime import datetime
 
 import litellm
 import pytest
+from contract_support import aask, ask, content, quiet, settle, stores, user, was_hit
 from litellm.caching.caching import CacheMode
 from litellm.caching.caching_handler import LLMCachingHandler
-
-from contract_support import MODEL, aask, ask, content, quiet, settle, stores, user, was_hit
 
 BREAK = "contract break (issue 12): "
 DESIGN = "by design: "
 SYNC_ASYNC = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
-async def call(mode: str, prompt: str, answer: str, **kwargs):
+async def call(engine, mode: str, prompt: str, answer: str, **kwargs):
     """One completion in the given mode; async calls wait until LiteLLM has written the cache."""
     if mode == "sync":
         return ask(prompt, answer, **kwargs)
-    engine_stores = stores(litellm.cache.cache.engine)
+    engine_stores = stores(engine)
     response = await aask(prompt, answer, **kwargs)
     if not was_hit(response) and not (kwargs.get("cache") or {}).get("no-store"):
         try:
-            await settle(litellm.cache.cache.engine, engine_stores + 1, timeout=1.0)
+            await settle(engine, engine_stores + 1, timeout=1.0)
         except AssertionError:
             pass  # not stored (ttl 0, ...): the test's assertions say whether that was right
     return response
@@ -43,40 +42,13 @@ async def call(mode: str, prompt: str, answer: str, **kwargs):
 # ---------------------------------------------------------------- a repeat is a hit
 
 def test_repeat_completion_is_served_from_the_cache(cache):
-    first = ask("who is ishaan 5222", "Hello world from cache test")
-    second = ask("who is ishaan 5222", "THE MODEL WAS CALLED")
+    first = ask("who is ishaan 5222", "Hello world from cache test", caching=True)
+    second = ask("who is ishaan 5222", "THE MODEL WAS CALLED", caching=True)
 
-    assert not was_hit(first) and was_hit(second)
+    assert not was_hit(first) and "cache_key" not in first._hidden_params
+    assert was_hit(second) and second._hidden_params["cache_key"]
     assert content(second) == "Hello world from cache test"
-    assert second.id == first.id
-
-
-def test_caching_true_on_each_call_hits(cache):
-    first = ask("who is ishaan on github", "cached with caching=True", caching=True)
-    second = ask("who is ishaan on github", "THE MODEL WAS CALLED", caching=True)
-
-    assert was_hit(second) and content(second) == content(first)
-
-
-def test_same_params_hit_keeps_id_and_created(cache):
-    first = ask("write a one sentence poem about: 31337", "a poem", max_tokens=20)
-    second = ask("write a one sentence poem about: 31337", "other poem", max_tokens=20)
-
-    assert (second.id, second.created, content(second)) == (first.id, first.created, content(first))
-
-
-def test_different_temperature_does_not_share(cache):
-    ask("write a one sentence poem about: 777", "at temperature 1", temperature=1)
-    other = ask("write a one sentence poem about: 777", "at temperature 0.5", temperature=0.5)
-
-    assert not was_hit(other) and content(other) == "at temperature 0.5"
-
-
-def test_different_max_tokens_does_not_share(cache):
-    ask("write a one sentence poem about: 4321", "short", max_tokens=20)
-    other = ask("write a one sentence poem about: 4321", "long", max_tokens=200)
-
-    assert not was_hit(other) and content(other) == "long"
+    assert (second.id, second.created) == (first.id, first.created)
 
 
 def test_different_model_does_not_share(cache):
@@ -87,17 +59,6 @@ def test_different_model_does_not_share(cache):
 
     assert content(again) == "from gpt-3.5-turbo"
     assert not was_hit(other) and content(other) == "from gpt-4.1-nano"
-
-
-def test_provider_specific_params_are_part_of_the_key(cache, monkeypatch):
-    monkeypatch.setattr(litellm, "enable_caching_on_provider_specific_optional_params", True)
-    prompt = "who is ishaan CTO of litellm from litellm 2024"
-    ask(prompt, "top_k 10", top_k=10)
-    same = ask(prompt, "THE MODEL WAS CALLED", top_k=10)
-    other = ask(prompt, "top_k 9", top_k=9)
-
-    assert content(same) == "top_k 10"
-    assert content(other) == "top_k 9"
 
 
 # ---------------------------------------------------------------- ttl
@@ -122,28 +83,25 @@ def test_cache_default_ttl_zero_is_not_served_again(cache):
 
 
 @SYNC_ASYNC
-async def test_cache_control_ttl_zero_is_not_stored(cache, mode):
-    first = await call(mode, "Hey, how's it going? 0-ttl", "Hello world", cache={"ttl": 0})
-    second = await call(mode, "Hey, how's it going? 0-ttl", "Hello world",
+async def test_caching_with_cache_controls(cache, mode):
+    # ttl 0: not kept, so even a lenient s-maxage finds nothing
+    first = await call(cache, mode, "Hey, how's it going? 0-ttl", "Hello world", cache={"ttl": 0})
+    second = await call(cache, mode, "Hey, how's it going? 0-ttl", "Hello world",
                         cache={"s-maxage": 10})
+    # ttl 25, read back well within s-maxage 25
+    kept = await call(cache, mode, "Hey, how's it going? 25-ttl", "Hello world", cache={"ttl": 25})
+    again = await call(cache, mode, "Hey, how's it going? 25-ttl", "Hello world",
+                       cache={"s-maxage": 25})
 
     assert second.id != first.id and not was_hit(second)
-
-
-@SYNC_ASYNC
-async def test_cache_control_ttl_then_s_maxage_within_it_hits(cache, mode):
-    first = await call(mode, "Hey, how's it going? 25-ttl", "Hello world", cache={"ttl": 25})
-    second = await call(mode, "Hey, how's it going? 25-ttl", "Hello world",
-                        cache={"s-maxage": 25})
-
-    assert second.id == first.id and was_hit(second)
+    assert again.id == kept.id and was_hit(again)
 
 
 @SYNC_ASYNC
 async def test_cache_control_ttl_expires(cache, mode):
-    await call(mode, "Hey, how's it going? 1-ttl", "first", cache={"ttl": 1})
+    await call(cache, mode, "Hey, how's it going? 1-ttl", "first", cache={"ttl": 1})
     await asyncio.sleep(1.3)
-    again = await call(mode, "Hey, how's it going? 1-ttl", "after expiry")
+    again = await call(cache, mode, "Hey, how's it going? 1-ttl", "after expiry")
 
     assert not was_hit(again) and content(again) == "after expiry"
 
@@ -152,7 +110,7 @@ async def test_cache_control_ttl_expires(cache, mode):
                    "single_flight_wait_ms (5 s) after it was stored, from the single-flight "
                    "record of the leader's answer (async path)")
 async def test_expired_entry_is_not_served_by_single_flight(default_cache):
-    await call("async", "Hey, how's it going? sf-ttl", "first", cache={"ttl": 1})
+    await call(default_cache, "async", "Hey, how's it going? sf-ttl", "first", cache={"ttl": 1})
     await asyncio.sleep(1.3)
     again = await aask("Hey, how's it going? sf-ttl", "after expiry")
 
@@ -161,9 +119,9 @@ async def test_expired_entry_is_not_served_by_single_flight(default_cache):
 
 @SYNC_ASYNC
 async def test_s_maxage_refuses_an_older_entry(default_cache, mode):
-    await call(mode, "Hey, how's it going? s-maxage", "old answer")
+    await call(default_cache, mode, "Hey, how's it going? s-maxage", "old answer")
     await asyncio.sleep(1.2)
-    young_only = await call(mode, "Hey, how's it going? s-maxage", "fresh answer",
+    young_only = await call(default_cache, mode, "Hey, how's it going? s-maxage", "fresh answer",
                             cache={"s-maxage": 1})
 
     assert not was_hit(young_only) and content(young_only) == "fresh answer"
@@ -174,32 +132,13 @@ async def test_s_maxage_refuses_an_older_entry(default_cache, mode):
 @pytest.mark.xfail(strict=True, reason=DESIGN + "embedding calls are not cached (the cache "
                    "supports completion and text_completion call types only)")
 def test_embedding_is_cached(cache):
-    litellm.embedding(model="text-embedding-ada-002", input=["small text " * 5],
-                      mock_response="0.1,0.2,0.3,0.4,0.5")
-    second = litellm.embedding(model="text-embedding-ada-002", input=["small text " * 5])
+    first = litellm.embedding(model="text-embedding-ada-002", input=["small text " * 5],
+                              mock_response="0.1,0.2,0.3,0.4,0.5")
+    second = litellm.embedding(model="text-embedding-ada-002", input=["small text " * 5],
+                               mock_response="0.6,0.7,0.8,0.9,1.0")
 
     assert second._hidden_params.get("cache_hit") is True
-
-
-@pytest.mark.xfail(strict=True, reason=DESIGN + "aembedding calls are not cached")
-async def test_aembedding_individual_items_are_cached(cache):
-    await litellm.aembedding(model="text-embedding-ada-002", input="hello",
-                             mock_response="0.1,0.2,0.3,0.4,0.5")
-    await quiet(0.5)
-    second = await litellm.aembedding(model="text-embedding-ada-002", input="hello",
-                                      mock_response="0.6,0.7,0.8,0.9,1.0")
-
-    assert second._hidden_params.get("cache_hit") is True
-    assert second.data[0]["embedding"] == [0.1, 0.2, 0.3, 0.4, 0.5]
-
-
-def test_embedding_with_caching_false_returns_fresh_vectors(cache):
-    first = litellm.embedding(model="text-embedding-ada-002", input=["hello who are you"],
-                              caching=False, mock_response="0.1,0.2,0.3,0.4,0.5")
-    second = litellm.embedding(model="text-embedding-ada-002", input=["hello who are you"],
-                               caching=False, mock_response="0.6,0.7,0.8,0.9,1.0")
-
-    assert first.data[0].embedding != second.data[0].embedding
+    assert second.data[0]["embedding"] == first.data[0]["embedding"]
 
 
 # ---------------------------------------------------------------- streaming, text completion
@@ -229,20 +168,6 @@ def test_stream_repeat_is_replayed_from_the_cache(cache):
 
     assert second_text == first_text == answer
     assert second_id == first_id
-
-
-async def test_astream_repeat_is_replayed_from_the_cache(cache):
-    prompt = "write a one sentence poem about: zebra"
-    answer = "In the stillness of numbers, the world turns quietly."
-    first = await aask(prompt, answer, max_tokens=40, temperature=1, stream=True)
-    first_text = "".join([chunk.choices[0].delta.content or "" async for chunk in first])
-    await settle(cache, 1)
-
-    second = await litellm.acompletion(model=MODEL, messages=user(prompt), max_tokens=40,
-                                       temperature=1, stream=True)
-    second_text = "".join([chunk.choices[0].delta.content or "" async for chunk in second])
-
-    assert second_text == first_text == answer
 
 
 @SYNC_ASYNC
@@ -318,9 +243,9 @@ def test_caching_false_skips_the_cache(cache):
 
 @SYNC_ASYNC
 async def test_no_cache_skips_the_lookup(cache, mode):
-    first = await call(mode, "hello who are you 7f3a", "Hello world from cache test",
+    first = await call(cache, mode, "hello who are you 7f3a", "Hello world from cache test",
                        caching=True)
-    second = await call(mode, "hello who are you 7f3a", "Hello world from cache test",
+    second = await call(cache, mode, "hello who are you 7f3a", "Hello world from cache test",
                         caching=True, cache={"no-cache": True})
 
     assert second.id != first.id and not was_hit(second)
@@ -337,9 +262,9 @@ def test_no_cache_still_stores_the_fresh_answer(cache):
 
 @SYNC_ASYNC
 async def test_no_store_answer_is_not_stored(cache, mode):
-    await call(mode, "hello who are you 9d4e", "not kept", cache={"no-store": True})
+    await call(cache, mode, "hello who are you 9d4e", "not kept", cache={"no-store": True})
     await quiet()
-    later = await call(mode, "hello who are you 9d4e", "asked again")
+    later = await call(cache, mode, "hello who are you 9d4e", "asked again")
 
     assert not was_hit(later) and content(later) == "asked again"
 
@@ -357,7 +282,7 @@ async def test_no_store_does_not_hold_back_the_next_identical_request(default_ca
 
 
 async def test_failed_upstream_call_is_not_cached(cache):
-    with pytest.raises(Exception):
+    with pytest.raises(litellm.InternalServerError):
         await aask("hello who are you 1b6a", Exception("upstream failed"))
     retry = await aask("hello who are you 1b6a", "answer after the failure")
 
@@ -367,7 +292,7 @@ async def test_failed_upstream_call_is_not_cached(cache):
 @pytest.mark.xfail(strict=True, reason=BREAK + "a failed upstream call leaves its single-flight "
                    "leader registered: the retry waits single_flight_wait_ms (~5 s)")
 async def test_failed_upstream_call_does_not_hold_back_the_retry(default_cache):
-    with pytest.raises(Exception):
+    with pytest.raises(litellm.InternalServerError):
         await aask("hello who are you 2c7b", Exception("upstream failed"))
     started = time.monotonic()
     retry = await aask("hello who are you 2c7b", "answer after the failure")
@@ -399,40 +324,23 @@ def test_cache_key_is_the_hash_of_model_messages_and_params(cache):
     request = {"model": "gpt-3.5-turbo", "max_tokens": 40, "temperature": 0.2, "stream": True,
                "messages": [{"role": "user", "content": "write a one sentence poem about: 7510"}]}
     expected = hashlib.sha256(
-        ("model: gpt-3.5-turbomessages: [{'role': 'user', 'content': 'write a one sentence poem "
-         "about: 7510'}]max_tokens: 40temperature: 0.2stream: True").encode()).hexdigest()
+        b"model: gpt-3.5-turbomessages: [{'role': 'user', 'content': 'write a one sentence poem "
+        b"about: 7510'}]max_tokens: 40temperature: 0.2stream: True").hexdigest()
 
     assert litellm.cache.get_cache_key(**request) == expected
 
 
-async def test_cache_key_is_in_hidden_params_on_hits_only(install_cache):
+async def test_cache_key_is_in_hidden_params_on_async_hits_only(install_cache):
     engine = install_cache()
-    litellm.cache.namespace = "test_namespace"
-    first = await aask("hi 6e1d-namespace", "hello")
+    litellm.cache.namespace = "test_namespace"  # Cache(namespace=...) of the upstream test
+    first = await aask("hi 6e1d-namespace", "hello", caching=True)
     await settle(engine, 1)
-    second = await aask("hi 6e1d-namespace", "hello")
-
-    assert "cache_key" not in first._hidden_params
-    assert was_hit(second) and second._hidden_params["cache_key"].startswith("test_namespace:")
-
-
-def test_cache_key_is_in_hidden_params_on_sync_hits(cache):
-    first = ask("test cache key hidden params sync", "test response")
-    second = ask("test cache key hidden params sync", "test response")
-
-    assert first._hidden_params.get("cache_hit") is not True and "cache_key" not in first._hidden_params
-    assert was_hit(second) and second._hidden_params["cache_key"]
-
-
-async def test_cache_key_is_in_hidden_params_acompletion(cache):
-    first = await aask("test cache key hidden params async", "test response", caching=True)
-    await settle(cache, 1)
-    second = await aask("test cache key hidden params async", "test response", caching=True)
+    second = await aask("hi 6e1d-namespace", "THE MODEL WAS CALLED", caching=True)
 
     assert first._hidden_params.get("cache_hit") is not True
-    assert second._hidden_params.get("cache_hit") is True
-    assert second._hidden_params["cache_key"] is not None
-    assert second.id == first.id
+    assert "cache_key" not in first._hidden_params
+    assert was_hit(second) and second.id == first.id
+    assert second._hidden_params["cache_key"].startswith("test_namespace:")
 
 
 def test_cache_hit_keeps_usage_and_costs_nothing(cache):
@@ -504,31 +412,17 @@ def test_different_namespaces_do_not_share_sync(cache):
     assert not was_hit(second) and not was_hit(plain)
 
 
-async def test_same_namespace_hits_async(cache):
-    first = await call("async", "what is litellm? 3456-ns", "namespace 1",
+async def test_namespaces_async(cache):
+    first = await call(cache, "async", "what is litellm? 3456-ns", "namespace 1",
                        cache={"namespace": "org-id1"})
     again = await aask("what is litellm? 3456-ns", "THE MODEL WAS CALLED",
                        cache={"namespace": "org-id1"})
-
-    assert was_hit(again) and again.id == first.id
-
-
-async def test_different_namespaces_do_not_share_async(cache):
-    await call("async", "what is litellm? 4567-ns", "namespace 1", cache={"namespace": "org-id1"})
-    other = await call("async", "what is litellm? 4567-ns", "namespace 2",
+    other = await call(cache, "async", "what is litellm? 3456-ns", "namespace 2",
                        cache={"namespace": "org-id2"})
-    plain = await aask("what is litellm? 4567-ns", "no namespace")
-
-    assert content(other) == "namespace 2" and content(plain) == "no namespace"
-
-
-def test_cache_level_namespace_hits_sync(cache):
-    litellm.cache.namespace = "team-namespace"
-    first = ask("what is litellm? 5678-ns", "under the cache namespace")
-    again = ask("what is litellm? 5678-ns", "THE MODEL WAS CALLED")
+    plain = await aask("what is litellm? 3456-ns", "no namespace")
 
     assert was_hit(again) and again.id == first.id
-    assert again._hidden_params["cache_key"].startswith("team-namespace:")
+    assert content(other) == "namespace 2" and content(plain) == "no namespace"
 
 
 # ---------------------------------------------------------------- reasoning parameters
@@ -546,15 +440,16 @@ def test_reasoning_content_request_is_cached(cache):
 
 @pytest.mark.parametrize("param, value", [("reasoning_effort", "low"),
                                           ("thinking", {"type": "enabled", "budget_tokens": 1024})])
-@pytest.mark.parametrize("repeat_it", [True, False], ids=["hit", "miss"])
-def test_reasoning_args_are_part_of_the_key(cache, param, value, repeat_it):
-    prompt = f"who is ishaan 5222 {param}"
-    first = ask(prompt, "My response", model="anthropic/claude-sonnet-4-20250514", caching=True,
+def test_reasoning_args_are_part_of_the_key(cache, param, value):
+    model = "anthropic/claude-sonnet-4-20250514"
+    first = ask(f"who is ishaan 5222 {param}", "My response", model=model, caching=True,
                 **{param: value})
-    second = ask(prompt, "My response", model="anthropic/claude-sonnet-4-20250514", caching=True,
-                 **({param: value} if repeat_it else {}))
+    same = ask(f"who is ishaan 5222 {param}", "My response", model=model, caching=True,
+               **{param: value})
+    without = ask(f"who is ishaan 5222 {param}", "My response", model=model, caching=True)
 
-    assert (second.id == first.id) is repeat_it
+    assert same.id == first.id
+    assert without.id != first.id and not was_hit(without)
 
 
 # ---------------------------------------------------------------- flush
@@ -581,7 +476,8 @@ def test_flush_cache_through_litellms_backend(cache):
                    "single_flight_wait_ms (5 s) after it was stored, from the single-flight "
                    "record (async path)")
 async def test_flushed_answer_is_not_served_async(default_cache):
-    await call("async", "recommend a good mystery novel", "The Hound of the Baskervilles")
+    await call(default_cache, "async", "recommend a good mystery novel",
+               "The Hound of the Baskervilles")
     default_cache.flush()
     after = await aask("recommend a good mystery novel", "after the flush")
 

@@ -13,11 +13,10 @@ from datetime import datetime
 
 import litellm
 import pytest
+from contract_support import aask, settle, user, was_hit
 from litellm.caching.caching_handler import LLMCachingHandler
 from litellm.litellm_core_utils.litellm_logging import Logging as LiteLLMLogging
 from litellm.types.utils import CallTypes, TextChoices
-
-from contract_support import aask, ask, settle, user, was_hit
 
 CHAT = litellm.ModelResponse(
     id=f"chatcmpl-{uuid.uuid4()}",

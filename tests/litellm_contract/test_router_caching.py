@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import litellm
 import pytest
-
 from contract_support import content, quiet, settle, user, was_hit
 
 
@@ -31,20 +30,6 @@ async def test_acompletion_caching_on_router(cache):
 
     assert second.id == first.id and was_hit(second)
     assert content(second) == content(first) == "Hello world"
-
-
-async def test_completion_caching_on_router_with_usage_based_routing(cache):
-    router = litellm.Router(model_list=[deployment("gpt-3.5-turbo", "routed answer",
-                                                   "gpt-3.5-turbo")],
-                            cache_responses=True, routing_strategy="usage-based-routing",
-                            routing_strategy_args={"ttl": 10})
-    messages = user("write a one sentence poem 1700000002?")
-    first = await router.acompletion(model="gpt-3.5-turbo", messages=messages, temperature=1)
-    await settle(cache, 1)
-    second = await router.acompletion(model="gpt-3.5-turbo", messages=messages, temperature=1,
-                                      mock_response="THE MODEL WAS CALLED")
-
-    assert content(first) and content(second) == content(first)
 
 
 def test_sync_completion_caching_on_router(cache):
@@ -104,8 +89,9 @@ async def test_model_groups_outside_a_caching_group_do_not_share(cache):
 
 async def test_deployments_of_one_model_group_share(cache):
     """Scenario 1 of the upstream file: two deployments (openai + azure), one model group."""
-    router = litellm.Router(model_list=[deployment("gpt-3.5-turbo", "answer", "gpt-3.5-turbo"),
-                                        deployment("gpt-3.5-turbo", "answer", "azure/gpt-4.1-nano")],
+    router = litellm.Router(model_list=[
+        deployment("gpt-3.5-turbo", "answer", "gpt-3.5-turbo"),
+        deployment("gpt-3.5-turbo", "answer", "azure/gpt-4.1-nano")],
                             cache_responses=True, routing_strategy="simple-shuffle")
     messages = user("write a one sentence poem 1700000007?")
     first = await router.acompletion(model="gpt-3.5-turbo", messages=messages)

@@ -11,9 +11,17 @@ the Redis/Qdrant index internals are newer than the pin or backend-specific (see
 from __future__ import annotations
 
 import pytest
-
-from contract_support import (KEY_A, KEY_B, aask, ask, content, proxy_chat,
-                              proxy_chat_and_store, settle, was_hit)
+from contract_support import (
+    KEY_A,
+    KEY_B,
+    aask,
+    ask,
+    content,
+    proxy_chat,
+    proxy_chat_and_store,
+    settle,
+    was_hit,
+)
 
 TEAM_A = {"user_api_key_team_id": "team-a"}
 TEAM_B = {"user_api_key_team_id": "team-b"}
@@ -52,17 +60,18 @@ async def test_a_paraphrase_is_served_within_a_team_only(cache):
     assert not was_hit(other_team) and content(other_team) == "team-b answer"
 
 
-@pytest.mark.parametrize("field", ["user_api_key_user_id", "user_api_key_org_id"])
-def test_team_user_and_org_together_scope_an_entry(cache, field):
+def test_team_user_and_org_together_scope_an_entry(cache):
     scope = {"user_api_key_team_id": "team-a", "user_api_key_user_id": "user-1",
              "user_api_key_org_id": "org-x"}
     ask("What is the rate limit of the API?", "for this scope", metadata=dict(scope))
     same = ask("What is the rate limit of the API?", "THE MODEL WAS CALLED", metadata=dict(scope))
-    neighbour = ask("What is the rate limit of the API?", "for the neighbour",
-                    metadata={**scope, field: "someone-else"})
+    other_user = ask("What is the rate limit of the API?", "for user-2",
+                     metadata={**scope, "user_api_key_user_id": "user-2"})
+    other_org = ask("What is the rate limit of the API?", "for org-y",
+                    metadata={**scope, "user_api_key_org_id": "org-y"})
 
     assert content(same) == "for this scope"
-    assert not was_hit(neighbour) and content(neighbour) == "for the neighbour"
+    assert content(other_user) == "for user-2" and content(other_org) == "for org-y"
 
 
 def test_callers_without_a_tenant_share_their_own_pool(cache):

@@ -49,10 +49,6 @@ def stores(engine: Any) -> int:
     return sum(int(row.get("stores", 0)) for row in engine.stats_snapshot().values())
 
 
-def counter(engine: Any, name: str) -> int:
-    return sum(int(row.get(name, 0) or 0) for row in engine.stats_snapshot().values())
-
-
 async def settle(engine: Any, at_least: int, timeout: float = 5.0) -> None:
     """LiteLLM writes the cache in a background task after an async call returns: wait for it."""
     deadline = time.monotonic() + timeout

@@ -100,7 +100,7 @@ def start_proxy(workdir: Path, upstream_url: str, **semcache_env: str) -> Iterat
     """A ``litellm --config`` process with ``callbacks: litellm_semcache.proxy_handler``, running
     this checkout's package (PYTHONPATH), the shipped policy, a private store and its own
     metrics port."""
-    from litellm_semcache.testing import free_port, litellm_proxy
+    from harness import free_port, litellm_proxy
 
     workdir.mkdir(parents=True, exist_ok=True)
     metrics_port = free_port()

@@ -99,9 +99,6 @@ def test_cache_control_header_sets_the_ttl(proxy, upstream):
     assert later.headers["x-semcache"] == "miss" and upstream.calls == before + 1
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "a lookup cut off by lookup_deadline_ms is "
-                   "reported as x-semcache: bypass / not_looked_up, not as a miss (reason "
-                   "deadline)")
 def test_a_lookup_past_the_deadline_is_reported_as_a_miss(hurried_proxy):
     reply = proxy_chat(hurried_proxy, "How do I reverse a list in Python?")
 

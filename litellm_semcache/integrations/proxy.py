@@ -11,6 +11,7 @@ Router reads the cache (``cache_responses = litellm.cache is not None``).
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any
@@ -21,7 +22,7 @@ from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
 from litellm_semcache.engine.facade import SemanticCache
-from litellm_semcache.errors import InvalidRequest
+from litellm_semcache.errors import ConfigError, InvalidRequest
 
 log = structlog.get_logger("litellm_semcache")
 _handler: "SemcacheProxyHandler | None" = None
@@ -36,12 +37,29 @@ def handler() -> "SemcacheProxyHandler":
             import litellm_semcache
             from litellm_semcache.observability import metrics
 
-            engine = litellm_semcache.install()
+            try:
+                engine = litellm_semcache.install()
+            except ConfigError as exc:
+                _stop_the_proxy(exc)
+                raise
             metrics.expose(engine.recorder.registry, engine.settings.metrics_port,
                            engine.settings.metrics_host)
             _handler = SemcacheProxyHandler(engine)
             _mount_routes(engine)
         return _handler
+
+
+def _stop_the_proxy(error: ConfigError) -> None:
+    """Inside ``litellm --config``: say what is wrong with the policy in a few lines and exit.
+    An exception here would reach the proxy's start-up as hundreds of traceback lines, the
+    message last; and a proxy without its configured cache must not start."""
+    if "litellm.proxy.proxy_server" not in sys.modules:
+        return  # someone else's application: the ConfigError is theirs to handle
+    print(f"litellm-semcache: {error}\nThe proxy does not start with an invalid cache policy "
+          "(`semcache check-config` shows the policy as it is merged).", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(2)
 
 
 def _mount_routes(engine: SemanticCache) -> None:

@@ -50,8 +50,8 @@ def handler() -> "SemcacheProxyHandler":
 
 
 def _stop_the_proxy(error: ConfigError) -> None:
-    """Inside ``litellm --config``: say what is wrong with the policy in a few lines and exit.
-    An exception here would reach the proxy's start-up as hundreds of traceback lines, the
+    """Inside the LiteLLM proxy server: say what is wrong with the policy in a few lines, and
+    exit. An exception here would reach the proxy's start-up as hundreds of traceback lines, the
     message last; and a proxy without its configured cache must not start."""
     if "litellm.proxy.proxy_server" not in sys.modules:
         return  # someone else's application: the ConfigError is theirs to handle
@@ -64,7 +64,7 @@ def _stop_the_proxy(error: ConfigError) -> None:
 
 def _mount_routes(engine: SemanticCache) -> None:
     """``/cache/ping``, ``/cache/delete``, ``/cache/flushall`` and ``/semcache/warm`` on the
-    running proxy's app (only inside ``litellm --config``: the SDK has no app)."""
+    running proxy's app (only inside the LiteLLM proxy server: the SDK has no app)."""
     server = sys.modules.get("litellm.proxy.proxy_server")
     app = getattr(server, "app", None)
     if app is None:

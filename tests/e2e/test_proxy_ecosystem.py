@@ -61,22 +61,23 @@ def proxy_env(workdir: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    with StandInModel() as model:
-        yield model
-
-
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory, upstream):
+def proxy(tmp_path_factory):
+    """One proxy (torch blocked, the overlay policy, debug logs) and its counting upstream."""
     workdir = tmp_path_factory.mktemp("ecosystem")
     (workdir / "semcache.yaml").write_text(POLICY)
-    config = proxy_config(upstream.url, workdir)
     metrics_port = free_port()
-    env = proxy_env(workdir, SEMCACHE_METRICS_PORT=str(metrics_port))
-    with litellm_proxy(config, workdir, env) as running:
-        yield {"base": running.base_url, "metrics": f"http://127.0.0.1:{metrics_port}/metrics",
-               "log": running.log, "master": config["general_settings"]["master_key"],
-               "startup": running.log.read_text(errors="replace")}
+    with StandInModel() as model:
+        config = proxy_config(model.url, workdir)
+        env = proxy_env(workdir, SEMCACHE_METRICS_PORT=str(metrics_port))
+        with litellm_proxy(config, workdir, env) as running:
+            yield {"base": running.base_url, "upstream": model, "log": running.log,
+                   "metrics": f"http://127.0.0.1:{metrics_port}/metrics",
+                   "startup": running.log.read_text(errors="replace")}
+
+
+@pytest.fixture
+def upstream(proxy):
+    return proxy["upstream"]
 
 
 def chat(proxy, prompt: str, key: str = KEY_A, **body) -> httpx.Response:

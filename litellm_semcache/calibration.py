@@ -118,7 +118,7 @@ def propose(results: list[PairResult], target_false_hit_rate: float, guard: bool
         policy = (policies or {}).get(category)
         if policy is not None and policy.sensitive and threshold < policy.similarity_threshold:
             threshold = policy.similarity_threshold
-            measured = rates(rows, lambda r: policy.similarity_threshold, guard)
+            measured = rates(rows, lambda r, t=threshold: t, guard)
             note = "sensitive: never loosened, kept at the current threshold"
         proposals[category] = {"threshold": threshold, **measured, "note": note}
     return proposals

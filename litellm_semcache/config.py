@@ -310,7 +310,7 @@ def load_settings(config: "str | os.PathLike[str] | CacheSettings | Mapping[str,
     return _settle(data, source=str(path or BUILTIN_DEFAULTS), files=files)
 
 
-def _policy_file(config: "str | os.PathLike[str] | None") -> tuple[Path | None, str]:
+def _policy_file(config: str | os.PathLike[str] | None) -> tuple[Path | None, str]:
     if config is not None:
         return Path(config), str(config)
     named = os.environ.get(CONFIG_ENV_VAR)

@@ -14,7 +14,6 @@ from structlog.testing import capture_logs
 
 import litellm_semcache
 from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
-
 from litellm_semcache.engine import Decision, Outcome, Reason
 from litellm_semcache.observability.logs import DecisionLog
 

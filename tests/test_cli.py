@@ -26,7 +26,7 @@ semcache_lookups_total{category="chat"} 4.0
 def metrics_behind_a_key():
     """A /metrics endpoint that answers only with ``Authorization: Bearer sk-metrics``."""
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             if self.headers.get("authorization") != "Bearer sk-metrics":
                 self.send_response(401)
                 self.end_headers()

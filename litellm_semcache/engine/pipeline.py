@@ -53,15 +53,15 @@ class LookupContext:
         is the one an answer to this request would be stored with (the request's own ``ttl``
         within the category's cap) unless ``fields`` say otherwise (a hit: the entry's)."""
         served = self.served
-        values: dict[str, object] = dict(
-            category=self.category, category_source=self.source or None,
-            threshold=served.threshold if served else None,
-            ttl_seconds=(int(ttl_to_store(self.policy, served.ttl_seconds, self.view.controls.ttl))
-                         if served and self.policy else None),
-            model_group=self.view.model_group, deployment=self.view.deployment,
-            request_key=self.view.exact_key, load_state=served.state if served else None,
-            load_score=served.score if served else None)
-        values.update(fields)
+        values: dict[str, object] = {
+            "category": self.category, "category_source": self.source or None,
+            "threshold": served.threshold if served else None,
+            "ttl_seconds": (round(ttl_to_store(self.policy, served.ttl_seconds,
+                                               self.view.controls.ttl))
+                            if served and self.policy else None),
+            "model_group": self.view.model_group, "deployment": self.view.deployment,
+            "request_key": self.view.exact_key, "load_state": served.state if served else None,
+            "load_score": served.score if served else None, **fields}
         return Decision(outcome, reason, **values)  # type: ignore[arg-type]
 
 

@@ -60,7 +60,7 @@ class DecisionLog:
         self._reasons: Counter[str] = Counter()
         self._categories: Counter[str] = Counter()
 
-    def record(self, decision: "Decision", prompt: str | None = None,
+    def record(self, decision: Decision, prompt: str | None = None,
                call_id: str | None = None) -> None:
         fields = decision.as_dict()
         if fields["similarity"] is not None:
@@ -74,7 +74,7 @@ class DecisionLog:
         if self._interval > 0:
             self._count(decision)
 
-    def _count(self, decision: "Decision") -> None:
+    def _count(self, decision: Decision) -> None:
         summary = None
         with self._lock:
             self._outcomes[decision.outcome.value] += 1

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from proxy_setup import ROOT, proxy_config
 
 from harness import free_port, litellm_proxy
 from litellm_semcache.testing import StandInModel
-from proxy_setup import ROOT, proxy_config
 
 pytestmark = pytest.mark.e2e
 KEY_A, KEY_B = "sk-tenant-a-0123456789", "sk-tenant-b-0123456789"
@@ -218,7 +218,7 @@ def warm(proxy, tmp_path, pairs: list[dict], key: str, *extra: str) -> subproces
     path.write_text("\n".join(json.dumps(p) for p in pairs) + "\n")
     return subprocess.run([semcache_cli(), "warm", str(path), "--proxy", proxy["base"],
                            "--api-key", key, "--model", "chat-small", *extra],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_warm_through_the_proxy_serves_that_keys_tenant_only(proxy, upstream, tmp_path):
@@ -262,8 +262,8 @@ def test_warm_errors_are_one_clear_line(proxy, tmp_path):
 # ---------------------------------------------------------------- errors at start-up
 
 @pytest.mark.parametrize("variable, value, message", [
-    ("SEMCACHE_METRICS_PROT", "9999", "SEMCACHE_METRICS_PROT: not a litellm-semcache setting "
-                                     "(did you mean SEMCACHE_METRICS_PORT?)"),
+    ("SEMCACHE_METRICS_PROT", "9999", ("SEMCACHE_METRICS_PROT: not a litellm-semcache setting "
+                                      "(did you mean SEMCACHE_METRICS_PORT?)")),
     ("SEMCACHE_CATEGORIES__CHAT__SIMILARITY_THRESHOLD", "1.5",
      "SEMCACHE_CATEGORIES__CHAT__SIMILARITY_THRESHOLD (categories.chat.similarity_threshold)"),
     ("SEMCACHE_CATEGORIES__FINANCEE__TTL_SECONDS", "60", "no category 'financee' (did you mean"),
@@ -271,10 +271,10 @@ def test_warm_errors_are_one_clear_line(proxy, tmp_path):
 def test_a_bad_policy_stops_the_proxy_with_a_clear_message(tmp_path, variable, value, message):
     (tmp_path / "semcache.yaml").write_text(POLICY)
     config = proxy_config("http://127.0.0.1:9/v1", tmp_path)
-    with pytest.raises(RuntimeError, match="exited"):
-        with litellm_proxy(config, tmp_path, proxy_env(tmp_path, **{variable: value}),
-                           start_timeout=90):
-            pass
+    env = proxy_env(tmp_path, **{variable: value})
+    with pytest.raises(RuntimeError, match="exited"), litellm_proxy(config, tmp_path, env,
+                                                                    start_timeout=90):
+        pass
     log = (tmp_path / "proxy.log").read_text(errors="replace")
     assert message in log
     assert "Traceback" not in log

@@ -9,7 +9,6 @@ and the Router only needs ``cache_responses=True``. The Redis-client tests of th
 from __future__ import annotations
 
 import litellm
-import pytest
 from contract_support import content, quiet, settle, user, was_hit
 
 

@@ -92,7 +92,7 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
     scope = _digest(tenant, namespace, params, _canonical(context))
     model_group = _str_or_none(metadata.get("model_group")) or _str_or_none(kwargs.get("model"))
     # LiteLLM's key carries the tenant, so a shared scope is built from the request itself
-    # (LiteLLM's sync path hides the parameters from the backend: shared categories then miss).
+    # (which the sync path now gets whole too: integrations/litellm_backend._WholeRequestCache).
     shared_scope = _digest("shared", controls.namespace or "",
                            _params_fingerprint({**kwargs, "model": model_group}), _canonical(context))
     normalized = normalize(prompt) if prompt else ""

@@ -30,7 +30,7 @@ def load_embedder(settings: EmbeddingSettings) -> MemoEmbedder:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     embedder: Embedder | None = None
     if settings.backend in ("auto", "onnx") and not settings.model:
-        embedder = _ready_made()  # the lean path: no torch, no export, nothing written
+        embedder = _ready_made(settings.cache_dir)  # the lean path: no torch, no export
     if embedder is None:
         source = Path(settings.model) if settings.model else _bundled_weights()
         if settings.backend in ("auto", "onnx"):
@@ -48,11 +48,11 @@ def load_embedder(settings: EmbeddingSettings) -> MemoEmbedder:
     return MemoEmbedder(embedder, settings.memo_size)
 
 
-def _ready_made() -> Embedder | None:
+def _ready_made(cache_dir: str | None) -> Embedder | None:
     from litellm_semcache.embedding.onnx import OnnxEmbedder
 
     try:
-        return OnnxEmbedder.bundled()
+        return OnnxEmbedder.bundled(cache_dir)
     except (ImportError, FileNotFoundError) as exc:
         log.info("embedding.bundled_onnx_unavailable", reason=str(exc)[:200])
         return None

@@ -68,7 +68,8 @@ class SemanticCache:
         self.settings = settings or load_settings(None)
         self.embedder = embedder or load_embedder(self.settings.embedding)
         self.deployment = deployment or (LocalDeployment(store, None) if store is not None
-                                         else open_deployment(self.settings.store))
+                                         else open_deployment(self.settings.store,
+                                                              self.settings.categories))
         self.load = load_policy or make_load_policy(self.settings.load_policy)
         self.catalogue = Catalogue(self._index_params(), index_factory)
         self.recorder = Recorder(self.settings.categories, self.catalogue.count)
@@ -90,9 +91,10 @@ class SemanticCache:
         self._writer = WritePath(self.settings, self.deployment, self.catalogue, categorizer,
                                  self._embed, self.load, pending, self.recorder, remover, clock)
         self._categorizer = categorizer
+        self._clock = clock
         rebuilder = Rebuilder(self.catalogue, store_, self.settings, self.embedder.name,
                               self.embedder.dim, clock, self.deployment.snapshot_dir)
-        self.deployment.start(rebuilder.rebuild, ReplicaSync(self.catalogue, rebuilder, clock))
+        self.deployment.start(rebuilder, ReplicaSync(self.catalogue, rebuilder, store_, clock))
 
     # ------------------------------------------------------------------ lookup
 
@@ -185,8 +187,9 @@ class SemanticCache:
 
     def save_snapshot(self) -> int:
         """Save the large index shards for a fast next start (``close()`` does it too)."""
-        return snapshots.save_snapshot(self.catalogue, self.deployment.snapshot_dir,
-                                       self.embedder.name)
+        return snapshots.save_snapshot(
+            self.catalogue, self.deployment.snapshot_dir, self.embedder.name,
+            lambda: self.deployment.position(self.catalogue, self._clock()))
 
     def close(self) -> None:
         """Save index snapshots and close the store. Idempotent (``install()`` also runs it at

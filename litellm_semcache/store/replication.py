@@ -172,7 +172,7 @@ class Follower:
             self.position = position  # last: a reader that sees the position sees the resync
             log.info("semcache.resynced", stream=self.stream, position=position.id)
         changes = self._feed.changes_after(self.stream, self.position, block_ms=self._block_ms)
-        if changes and self.position.n and changes[0].position.n != self.position.n + 1:
+        if changes and changes[0].position.n != self.position.n + 1:
             raise StreamTrimmed(f"stream {self.stream}: expected event {self.position.n + 1}, "
                                 f"got {changes[0].position.n} (trimmed, or lost in a failover)")
         if changes:

@@ -47,6 +47,11 @@ def wait_until(condition, timeout: float = 5.0) -> float:
     return time.monotonic() - started
 
 
+def sample(cache, name: str, labels: dict[str, str]) -> float | None:
+    """One value of the cache's Prometheus exposition."""
+    return cache.recorder.registry.get_sample_value(name, labels)
+
+
 def raw_redis(server) -> redis.Redis:
     return redis.Redis.from_url(server.url)
 
@@ -149,6 +154,9 @@ def test_redis_killed_mid_run_then_restarted_fails_open_and_loses_nothing(replic
     assert all(d.outcome in ("miss", "bypass") for d in outage)  # answered, never raised
     assert a.stats_snapshot()["uncategorised"]["fail_opens"] >= 1
     assert a.deployment.store.breaker.opened >= 1
+    breaker = {"breaker": f"redis {a.deployment.store.address}"}
+    assert sample(a, "semcache_breaker_opened_total", breaker) >= 1
+    assert sample(a, "semcache_breaker_state", {**breaker, "state": "closed"}) == 0.0
 
     redis_server.start()
     wait_until(lambda: a.lookup(chat(PROMPTS[0])).outcome == HIT, timeout=10)
@@ -168,6 +176,11 @@ def test_a_replica_started_while_redis_is_down_catches_up_when_it_is_back(replic
     assert b.lookup(chat(PROMPTS[0])).outcome == MISS
     redis_server.start()
     wait_until(lambda: b.lookup(chat(PROMPTS[0])).outcome == HIT, timeout=10)
+    category = b.lookup(chat(PROMPTS[0])).category
+    wait_until(lambda: sample(b, "semcache_follower_resyncs_total", {"stream": category}) == 1)
+    assert sample(b, "semcache_follower_lag_entries", {"stream": category}) == 0
+    assert sample(b, "semcache_follower_lag_seconds", {"stream": category}) == 0
+    assert sample(b, "semcache_breaker_state", {"breaker": "embedder", "state": "closed"}) == 1
 
 
 def test_bad_redis_settings_are_config_errors_that_hide_the_password():
@@ -259,3 +272,34 @@ def test_a_follower_whose_position_was_trimmed_resyncs_from_the_store(replica):
             "p": prompts[0]}
     finally:
         follower.stop()
+
+
+def test_a_follower_reports_its_lag_while_it_works_through_a_backlog(replica):
+    """Lag in entries and seconds while a stopped follower catches up on more than one batch."""
+    from litellm_semcache.store.replication import Follower
+
+    a, b = replica(), replica()
+    b.deployment.followers["chat"].stop()
+    position = b.deployment.followers["chat"].position
+    prompts = [f"backlog question {n}: what is {n} minus {n + 2}?" for n in range(700)]
+    for prompt in prompts:
+        a.store(chat(prompt, metadata={"semcache_category": "chat"}), {"p": prompt})
+    time.sleep(0.2)
+
+    seen = []
+    follower = Follower(b.deployment.replica, b.deployment.store, "chat", position, block_ms=50)
+    original = follower._apply
+
+    def watch(change):
+        original(change)
+        seen.append((follower.lag_entries, follower.lag_seconds))
+    follower._apply = watch
+    follower.start()
+    try:
+        wait_until(lambda: follower.applied == len(prompts), timeout=30)
+        wait_until(lambda: follower.lag_entries == 0 and follower.lag_seconds == 0)
+    finally:
+        follower.stop()
+    during_second_batch = seen[500:]
+    assert any(entries >= 150 for entries, _ in during_second_batch)  # 700 - 500 still to do
+    assert all(seconds > 0.1 for _, seconds in during_second_batch)  # waiting since the write

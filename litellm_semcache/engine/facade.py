@@ -37,7 +37,12 @@ from litellm_semcache.engine.writer import WritePath
 from litellm_semcache.index.base import IndexFactory, IndexParams, default_index_factory
 from litellm_semcache.load import Load, make_load_policy
 from litellm_semcache.observability.logs import log_decision
-from litellm_semcache.observability.metrics import LoadGauges, Recorder
+from litellm_semcache.observability.metrics import (
+    BreakerGauges,
+    FollowerGauges,
+    LoadGauges,
+    Recorder,
+)
 from litellm_semcache.request import view_request
 from litellm_semcache.store.base import DocumentStore
 from litellm_semcache.store.deployment import Deployment, LocalDeployment, open_deployment
@@ -80,6 +85,9 @@ class SemanticCache:
         # lookups stop embedding (a miss at once) until a probe finds the embedder fast again.
         self._embedding_breaker = CircuitBreaker(
             "embedder", failures=5, slow_after_s=self.settings.lookup_deadline_ms / 1000)
+        self.recorder.registry.register(BreakerGauges(
+            lambda: [self._embedding_breaker, *self.deployment.breakers]))
+        self.recorder.registry.register(FollowerGauges(lambda: self.deployment.followers))
         categorizer = Categorizer(self.settings, self.embedder)
         categorizer.warm_up()
         pending, store_ = PendingMisses(), self.deployment.store

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from litellm_semcache.breaker import CircuitBreaker
 from litellm_semcache.store.base import DocumentStore
 from litellm_semcache.store.document import Document
 from litellm_semcache.store.replication import (
@@ -60,6 +61,8 @@ class Starter(Protocol):
 class Deployment(Protocol):
     store: DocumentStore
     snapshot_dir: Path | None  # where index snapshots go; None = rebuild at every start
+    followers: dict[str, Follower]  # change-stream followers by stream (for metrics)
+    breakers: list[CircuitBreaker]  # the store's circuit breakers (for metrics)
 
     def write(self, document: Document, encoded: bytes, quota: int, holder: Holder) -> int:
         """Store ``document`` within the category ``quota`` and index it in ``holder``;
@@ -85,6 +88,8 @@ class LocalDeployment:
         self.snapshot_dir = snapshot_dir
         self.vector_log = vector_log
         self.check: object | None = None  # the background store check of the last start
+        self.followers: dict[str, Follower] = {}
+        self.breakers: list[CircuitBreaker] = []
 
     def write(self, document: Document, encoded: bytes, quota: int, holder: Holder) -> int:
         victims = holder.evict_for(document, quota)
@@ -128,6 +133,7 @@ class SharedDeployment:
         self.streams = list(streams)  # one change stream per category
         self.snapshot_dir = snapshot_dir
         self.followers: dict[str, Follower] = {}
+        self.breakers: list[CircuitBreaker] = [feed.breaker]
         self.replica: Replica | None = None
 
     @property
@@ -181,6 +187,8 @@ class SharedDeployment:
 
 class SharedStore(DocumentStore, ChangeFeed, Protocol):
     """A document store that is also a change feed with global quotas (Redis)."""
+
+    breaker: CircuitBreaker
 
 
 def open_deployment(settings: "StoreSettings", categories: Iterable[str] = ()) -> Deployment:

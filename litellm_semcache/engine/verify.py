@@ -23,6 +23,7 @@ from litellm_semcache.store.base import DocumentStore
 from litellm_semcache.store.document import Document
 
 log = structlog.get_logger("litellm_semcache")
+_YIELD_EVERY = 20_000
 
 
 class StoreCheck:
@@ -58,8 +59,16 @@ class StoreCheck:
             slots = self._catalogue.live_slots()
             labels = self._catalogue.labels_of(slots)
             held = np.ascontiguousarray(self._catalogue.slots.words[slots]).view("V16").ravel()
-        keys = list(self._store.keys())
-        words = np.array([pack(key)[:2] for key in keys], dtype=np.uint64).reshape(-1, 2)
+        keys: list[str] = []
+        for key in self._store.keys():
+            keys.append(key)
+            if len(keys) % _YIELD_EVERY == 0:
+                time.sleep(0.001)  # let request threads have the GIL: the check is not urgent
+        words = np.empty((len(keys), 2), dtype=np.uint64)
+        for position, key in enumerate(keys):
+            words[position] = pack(key)[:2]
+            if position % _YIELD_EVERY == 0:
+                time.sleep(0.001)
         present = np.ascontiguousarray(words).view("V16").ravel()
         for label in labels[~np.isin(held, present)].tolist():
             entry = self._catalogue.by_label(label)

@@ -84,11 +84,14 @@ class DiskcacheStore:
                 yield Unreadable(str(key))
 
     def keys(self) -> Iterator[str]:
-        """Every key, without reading a value. The calling thread's SQLite connection is
-        closed afterwards, so the pages a full scan pulled in do not stay resident."""
+        """Every key, without reading a value: one SQL pass over diskcache's table (its
+        ``iterkeys`` pages 100 keys per query, 100 times slower at a million). The calling
+        thread's SQLite connection is closed afterwards, so the pages the pass pulled in do
+        not stay resident."""
         try:
-            for key in self._cache.iterkeys():
-                yield str(key)
+            for key, raw in self._cache._sql("SELECT key, raw FROM Cache"):  # noqa: SLF001
+                if raw:
+                    yield str(key)
         finally:
             self._cache.close()  # this thread's connection only; it reopens on next use
 

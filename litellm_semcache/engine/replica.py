@@ -34,12 +34,15 @@ class ReplicaSync:
         return entry is not None and entry.expires_at == version
 
     def adopt(self, document: Document) -> None:
-        """Index a document another replica stored (or replace the version held here)."""
+        """Index a document another replica stored (or replace an older version held here;
+        a late event of an older write, e.g. in the category it was rewritten out of, never
+        replaces a newer one)."""
         if not self._rebuilder.usable(document, self._clock()):
             return
         with self._catalogue.lock:
             previous = self._catalogue.get(document.id)
-            if previous is not None and previous.expires_at == document.expires_at:
+            if previous is not None and (previous.expires_at == document.expires_at
+                                         or previous.created_at > document.created_at):
                 return
             self._catalogue.add(document)
 

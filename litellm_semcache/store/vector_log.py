@@ -143,7 +143,11 @@ class VectorLog:
     def reset(self, dim: int | None = None) -> None:
         """Start an empty file (a new log id): the store was cleared, or is being rescanned."""
         with self._lock:
-            self._replace_file(dim or self.dim, np.empty(0))
+            try:
+                self._replace_file(dim or self.dim, np.empty(0))
+            except OSError as exc:  # a read-only store: the start scans, writes are not logged
+                self.failures += 1
+                log.warning("semcache.vector_log_unavailable", error=str(exc)[:200])
 
     # ------------------------------------------------------------------ reading
 
@@ -176,7 +180,11 @@ class VectorLog:
         with self._lock:
             if self.dim is None or self._fd is None:
                 return 0
-            self._replace_file(self.dim, records, keep, tail_from=len(records))
+            try:
+                self._replace_file(self.dim, records, keep, tail_from=len(records))
+            except OSError as exc:
+                log.warning("semcache.vector_log_compaction_failed", error=str(exc)[:200])
+                return 0
         return len(records) - len(keep)
 
     def close(self) -> None:
@@ -191,6 +199,9 @@ class VectorLog:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
         except FileNotFoundError:
+            return
+        except OSError as exc:  # e.g. a read-only store: run without the log (starts scan)
+            log.warning("semcache.vector_log_unavailable", path=str(self.path), error=str(exc)[:200])
             return
         try:
             header = os.pread(fd, HEADER.size, 0)

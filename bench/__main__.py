@@ -96,7 +96,9 @@ def _cluster(args: argparse.Namespace) -> None:
                   f"{failover['lookup_while_down_p50_ms']} / {failover['lookup_while_down_max_ms']}",
                   str(failover["replica_converged_s"]))
     Console(width=180).print(table)
-    _write("cluster_smoke.json" if args.smoke else "cluster.json", results)
+    name = "cluster_smoke" if args.smoke else "cluster"
+    _write(f"{name}.json", results)
+    plots.cluster(results, RESULTS / f"{name}.png")
 
 
 def _load(args: argparse.Namespace) -> None:
@@ -203,7 +205,9 @@ def _lookup(args: argparse.Namespace) -> None:
             f"{row['ram_bytes_per_entry_after_store_check']}",
             str(row["disk_bytes_per_entry"]), f"{row['run_s']:.0f}")
     Console(width=200).print(table)
-    _write("lookup_cost_smoke.json" if args.smoke else f"lookup_cost_{args.vectors}.json", rows)
+    name = "lookup_cost_smoke" if args.smoke else f"lookup_cost_{args.vectors}"
+    _write(f"{name}.json", rows)
+    plots.lookup(rows, RESULTS / f"{name}.png")
 
 
 def _proxy(args: argparse.Namespace) -> None:

@@ -141,7 +141,8 @@ def measure_convergence(a: Any, b: Any, embedder: Any, samples: int) -> dict[str
             time.sleep(0.0002)
         lags.append((time.perf_counter() - started) * 1000)
     return {"samples": samples, "p50_ms": round(statistics.median(lags), 2),
-            "p99_ms": round(_percentile(lags, 99), 2), "max_ms": round(max(lags), 2)}
+            "p99_ms": round(_percentile(lags, 99), 2), "max_ms": round(max(lags), 2),
+            "samples_ms": [round(lag, 3) for lag in lags]}
 
 
 def run(minutes: float) -> dict[str, Any]:

@@ -23,7 +23,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from litellm_semcache.breaker import CircuitBreaker
 from litellm_semcache.errors import StoreError
@@ -55,8 +57,10 @@ class RedisStore:
         timeout = timeout_ms / 1000
         options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         self.cluster = cluster
-        self._redis: Any = (RedisCluster.from_url(url, **options) if cluster
-                            else redis.Redis.from_url(url, retry=None, **options))
+        # No client-side retries: a failed call fails at once and the breaker decides (the
+        # cluster client's default retries with backoff held a lookup 0.6 s in a failover).
+        self._redis: Any = (RedisCluster.from_url(url, retry=Retry(NoBackoff(), 0), **options)
+                            if cluster else redis.Redis.from_url(url, retry=None, **options))
         self.address = describe_url(url)
         self._prefix = prefix
         self._max_len = stream_max_len

@@ -120,6 +120,12 @@ class StoreSettings(_Strict):
     redis_prefix: str = Field("semcache:", min_length=1, description="namespace of every key")
     redis_timeout_ms: float = Field(250.0, gt=0, le=60_000,
                                     description="socket timeout of one Redis operation")
+    redis_cluster: bool = Field(False, description="redis_url names one node of a Redis "
+                                "Cluster (keys are hash-tagged by category)")
+    redis_wait_replicas: int = Field(0, ge=0, le=16, description="a write counts as stored "
+                                     "only once this many Redis replicas have it (WAIT)")
+    snapshot_path: str | None = Field(None, description="where index snapshots are saved "
+                                      "(diskcache: default <path>/index-snapshot; redis: none)")
     redis_stream_max_len: int = Field(100_000, ge=100,
                                       description="change events kept for replicas that fall behind")
 

@@ -9,7 +9,7 @@ import pytest
 from helpers import chat
 from structlog.testing import capture_logs
 
-from helpers import BYPASS, HIT, MISS, SHADOW_HIT
+from helpers import BYPASS, HIT, MISS, SHADOW_HIT, wait_for
 from litellm_semcache.request import view_request
 from litellm_semcache.store.diskcache_store import DiskcacheStore
 
@@ -154,7 +154,7 @@ def test_survivors_stay_findable_after_heavy_eviction_and_expiry_churn(make_cach
     for prompt in survivors:  # found through the vector index too, not only the exact map
         entry = cache.catalogue.get(_exact_id(prompt, tagged))
         found, similarity = cache.catalogue.nearest("chat", entry.scope, embedder.embed_one(prompt))
-        assert similarity > 0.999 and found is entry
+        assert similarity > 0.999 and found == entry  # entries are views: equal, not identical
 
 
 def _exact_id(prompt, tagged):
@@ -243,8 +243,9 @@ def test_a_pickled_row_in_the_store_is_refused_not_executed(make_cache, tmp_path
     db.close()
 
     reopened = make_cache()
-    assert len(reopened) == 0  # undecodable rows are dropped at start, never served
     assert reopened.lookup(chat("Tell me a joke")).outcome == MISS
+    assert len(reopened) == 0  # the entry is dropped at first sight of its undecodable row
+    assert len(reopened.deployment.store) == 0  # and the row is deleted
 
 
 def test_a_fault_inside_the_cache_is_a_miss_not_an_error(make_cache, monkeypatch):
@@ -381,7 +382,7 @@ def test_restart_with_a_smaller_quota_keeps_the_newest_entries(make_cache, tmp_p
 
 
 def _snapshot_files(store_dir):
-    return sorted(p.suffix for p in (store_dir / "index-snapshot").iterdir())
+    return sorted(p.name.split("-")[0] for p in (store_dir / "index-snapshot").iterdir())
 
 
 SMALL_SHARDS = {"index": {"exact_search_limit": 4, "initial_capacity": 16, "m": 16,
@@ -397,46 +398,107 @@ def _stored_then_closed(make_cache, store_dir, prompts):
     first.close()
 
 
-def test_restart_loads_saved_hnsw_graphs_and_reconciles_them_with_the_store(make_cache, tmp_path):
-    store_dir, tagged, small_shards = tmp_path / "snap-store", CHAT, SMALL_SHARDS
+@pytest.mark.parametrize("store_check", ["on", "off"])
+def test_restart_loads_the_snapshot_and_never_serves_a_document_deleted_meanwhile(
+        make_cache, tmp_path, monkeypatch, store_check):
+    from litellm_semcache.engine.verify import StoreCheck
+
+    if store_check == "off":  # only the lookup path stands between the snapshot and a client
+        monkeypatch.setattr(StoreCheck, "start", lambda self: self)
+    store_dir = tmp_path / "snap-store"
     prompts = [f"Remind me to water plant number {i} on the balcony" for i in range(30)]
     _stored_then_closed(make_cache, store_dir, prompts)
-    assert _snapshot_files(store_dir) == [".hnsw", ".json"]
-    removed = view_request(chat(prompts[3], **tagged)).exact_key
-    DiskcacheStore(store_dir).delete(removed)  # deleted while no process ran
+    assert _snapshot_files(store_dir) == ["manifest.v2.json", "snapshot"]
+    removed = view_request(chat(prompts[3], **CHAT)).exact_key
+    DiskcacheStore(store_dir).delete(removed)  # a plain store: no vector log record, no event
 
     with capture_logs() as events:
-        second = make_cache(store_dir=store_dir, **small_shards)
+        second = make_cache(store_dir=store_dir, **SMALL_SHARDS)
 
-    rebuilt = next(e for e in events if e["event"] == "semcache.rebuilt")
-    assert rebuilt["snapshots"] == 1 and not any("ignored" in e["event"] for e in events)
-    assert len(second) == 29
+    names = [e["event"] for e in events]
+    assert "semcache.snapshot_loaded" in names and "semcache.rebuilt" not in names
+    paraphrase = second.lookup(chat(prompts[3].replace("Remind me", "Please remind me"), **CHAT))
+    assert paraphrase.response != {"answer": prompts[3]}
     for prompt in prompts:
-        decision = second.lookup(chat(prompt, **tagged))
+        decision = second.lookup(chat(prompt, **CHAT))
         if prompt == prompts[3]:
             assert decision.outcome == MISS
         else:
             assert decision.outcome == HIT and decision.response == {"answer": prompt}
+    assert wait_for(lambda: len(second) == 29)  # the lookup or the background check dropped it
 
 
-def test_a_snapshot_that_disagrees_with_the_store_is_ignored(make_cache, tmp_path):
-    import json as _json
+def test_writes_after_the_snapshot_are_replayed_from_the_vector_log(make_cache, tmp_path, embedder, clock):
+    from litellm_semcache.store import Document, open_store
 
-    store_dir, tagged, small_shards = tmp_path / "bad-snap-store", CHAT, SMALL_SHARDS
+    store_dir = tmp_path / "replay-store"
     prompts = [f"Tell me a story about a dragon named number {i}" for i in range(12)]
-    _stored_then_closed(make_cache, store_dir, prompts)
-    meta_path = next((store_dir / "index-snapshot").glob("*.json"))
-    meta = _json.loads(meta_path.read_text())
-    ids = list(meta["ids"])
-    meta["ids"] = dict(zip(ids, list(meta["ids"].values())[::-1]))  # labels point at other answers
-    meta_path.write_text(_json.dumps(meta))
+    _stored_then_closed(make_cache, store_dir, prompts[:8])
+    other_process = open_store(make_cache(store_dir=tmp_path / "x").settings.store.model_copy(
+        update={"path": str(store_dir)}))  # writes after the snapshot, then dies without one
+    for prompt in prompts[8:]:
+        view = view_request(chat(prompt, **CHAT))
+        other_process.put(Document(view.exact_key, "chat", view.scope, prompt, view.normalized,
+                                   embedder.embed_one(prompt), {"answer": prompt}, clock(),
+                                   clock() + 1000))
+    other_process.delete(view_request(chat(prompts[0], **CHAT)).exact_key)
+    other_process.close()
 
     with capture_logs() as events:
-        second = make_cache(store_dir=store_dir, **small_shards)
+        second = make_cache(store_dir=store_dir, **SMALL_SHARDS)
+
+    assert "semcache.snapshot_loaded" in [e["event"] for e in events]
+    assert len(second) == 11  # 8 - 1 deleted + 4 written, before any store check
+    for prompt in prompts[1:]:
+        decision = second.lookup(chat(prompt + "?", **CHAT))
+        assert decision.outcome == HIT and decision.response == {"answer": prompt}
+    assert second.lookup(chat(prompts[0], **CHAT)).outcome == MISS
+
+
+def test_without_a_snapshot_the_start_reads_the_vector_log_and_decodes_no_document(
+        make_cache, tmp_path, monkeypatch):
+    import shutil
+
+    from litellm_semcache.store.document import Document
+
+    store_dir = tmp_path / "log-store"
+    prompts = [f"Explain how tide number {i} works at the harbour" for i in range(10)]
+    _stored_then_closed(make_cache, store_dir, prompts)
+    shutil.rmtree(store_dir / "index-snapshot")
+    decoded = []
+    real = Document.from_bytes.__func__
+    monkeypatch.setattr(Document, "from_bytes",
+                        classmethod(lambda cls, raw: decoded.append(1) or real(cls, raw)))
+
+    with capture_logs() as events:
+        second = make_cache(store_dir=store_dir, **SMALL_SHARDS)
+
+    rebuilt = next(e for e in events if e["event"] == "semcache.rebuilt")
+    assert rebuilt["source"] == "vector_log" and len(second) == 10 and not decoded
+    for prompt in prompts:
+        decision = second.lookup(chat(prompt + "?", **CHAT))
+        assert decision.outcome == HIT and decision.response == {"answer": prompt}
+
+
+@pytest.mark.parametrize("damage", ["graph", "table", "manifest"])
+def test_a_damaged_snapshot_is_ignored_and_the_start_rebuilds(make_cache, tmp_path, damage):
+    store_dir = tmp_path / "bad-snap-store"
+    prompts = [f"Tell me a story about a dragon named number {i}" for i in range(12)]
+    _stored_then_closed(make_cache, store_dir, prompts)
+    snapshot_dir = store_dir / "index-snapshot"
+    target = {"graph": next(snapshot_dir.glob("snapshot-*/*.hnsw")),
+              "table": next(snapshot_dir.glob("snapshot-*/table.npz")),
+              "manifest": snapshot_dir / "manifest.v2.json"}[damage]
+    raw = bytearray(target.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped byte: hnswlib's loader would trust it
+    target.write_bytes(bytes(raw))
+
+    with capture_logs() as events:
+        second = make_cache(store_dir=store_dir, **SMALL_SHARDS)
 
     assert any(e["event"] == "semcache.snapshot_ignored" for e in events)
     for prompt in prompts:
-        decision = second.lookup(chat(prompt + "?", **tagged))
+        decision = second.lookup(chat(prompt + "?", **CHAT))
         assert decision.outcome == HIT and decision.response == {"answer": prompt}
 
 

@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from helpers import install_shipped_policy
+from litellm_semcache.store.redis_layout import doc_pattern
 from litellm_semcache.testing import StandInModel
 
 pytestmark = pytest.mark.redis
@@ -57,4 +58,4 @@ def test_200_concurrent_overlapping_requests(installed_on_redis, redis_server):
         assert time.monotonic() < deadline, f"lost writes: {len(installed_on_redis)} < {expected}"
         time.sleep(0.05)
     server = redis.Redis.from_url(redis_server.url)
-    assert len(list(server.scan_iter("semcache:doc:*"))) == expected
+    assert len(list(server.scan_iter(doc_pattern("semcache:")))) == expected

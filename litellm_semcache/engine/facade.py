@@ -38,7 +38,12 @@ from litellm_semcache.engine.writer import WritePath
 from litellm_semcache.index.base import IndexFactory, IndexParams, default_index_factory
 from litellm_semcache.load import Load, make_load_policy
 from litellm_semcache.observability.logs import DecisionLog
-from litellm_semcache.observability.metrics import LoadGauges, Recorder
+from litellm_semcache.observability.metrics import (
+    BreakerGauges,
+    FollowerGauges,
+    LoadGauges,
+    Recorder,
+)
 from litellm_semcache.request import view_request
 from litellm_semcache.store.base import DocumentStore
 from litellm_semcache.store.deployment import Deployment, LocalDeployment, open_deployment
@@ -70,7 +75,8 @@ class SemanticCache:
         self.settings = settings or load_settings(None)
         self.embedder = embedder or load_embedder(self.settings.embedding)
         self.deployment = deployment or (LocalDeployment(store, None) if store is not None
-                                         else open_deployment(self.settings.store))
+                                         else open_deployment(self.settings.store,
+                                                              self.settings.categories))
         self.load = load_policy or make_load_policy(self.settings.load_policy)
         self.catalogue = Catalogue(self._index_params(), index_factory)
         self.recorder = Recorder(self.settings.categories, self.catalogue.count)
@@ -82,6 +88,9 @@ class SemanticCache:
         # lookups stop embedding (a miss at once) until a probe finds the embedder fast again.
         self._embedding_breaker = CircuitBreaker(
             "embedder", failures=5, slow_after_s=self.settings.lookup_deadline_ms / 1000)
+        self.recorder.registry.register(BreakerGauges(
+            lambda: [self._embedding_breaker, *self.deployment.breakers]))
+        self.recorder.registry.register(FollowerGauges(lambda: self.deployment.followers))
         categorizer = Categorizer(self.settings, self.embedder)
         categorizer.warm_up()
         pending, store_ = PendingMisses(), self.deployment.store
@@ -93,9 +102,10 @@ class SemanticCache:
         self._writer = WritePath(self.settings, self.deployment, self.catalogue, categorizer,
                                  self._embed, self.load, pending, self.recorder, remover, clock)
         self._categorizer = categorizer
+        self._clock = clock
         rebuilder = Rebuilder(self.catalogue, store_, self.settings, self.embedder.name,
                               self.embedder.dim, clock, self.deployment.snapshot_dir)
-        self.deployment.start(rebuilder.rebuild, ReplicaSync(self.catalogue, rebuilder, clock))
+        self.deployment.start(rebuilder, ReplicaSync(self.catalogue, rebuilder, store_, clock))
 
     # ------------------------------------------------------------------ lookup
 
@@ -212,8 +222,9 @@ class SemanticCache:
 
     def save_snapshot(self) -> int:
         """Save the large index shards for a fast next start (``close()`` does it too)."""
-        return snapshots.save_snapshot(self.catalogue, self.deployment.snapshot_dir,
-                                       self.embedder.name)
+        return snapshots.save_snapshot(
+            self.catalogue, self.deployment.snapshot_dir, self.embedder.name,
+            lambda: self.deployment.position(self.catalogue, self._clock()))
 
     def close(self) -> None:
         """Save index snapshots and close the store. Idempotent (``install()`` also runs it at

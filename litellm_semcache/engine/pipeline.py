@@ -28,7 +28,7 @@ from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.pending import PendingMiss, PendingMisses
 from litellm_semcache.engine.removal import Remover
 from litellm_semcache.engine.writer import ttl_to_store
-from litellm_semcache.errors import InvalidRequest
+from litellm_semcache.errors import InvalidRequest, StoreError
 from litellm_semcache.load.base import Effective, Load
 from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.store.base import DocumentStore
@@ -178,7 +178,10 @@ class LookupPipeline:
             if entry.expired(now):
                 self._remover.drop(entry, expired=True)
             return ctx.decide(Outcome.MISS, Reason.EXPIRED, similarity=similarity)
-        document = self._store.get(entry.id)
+        try:
+            document = self._store.get(entry.id, category=entry.category)
+        except StoreError:  # undecodable or tampered: never served, and dropped like a gone one
+            document = None
         if document is None or document.scope != scope or document.expires_at <= now:
             self._remover.drop(entry)  # never serve an index entry without its document
             return ctx.decide(Outcome.MISS, Reason.DOCUMENT_MISSING, similarity=similarity)

@@ -20,7 +20,7 @@ class Remover:
     def drop(self, entry: Entry, *, expired: bool = False) -> None:
         """Forget ``entry`` and delete its document (e.g. found expired or missing on read)."""
         if self._catalogue.forget(entry):
-            self._store.delete(entry.id)
+            self._store.delete(entry.id, category=entry.category)
             if expired:
                 self._recorder.expired(entry.category)
 
@@ -28,7 +28,7 @@ class Remover:
         """Remove expired entries (all, or at most ``limit``); returns how many."""
         gone = self._catalogue.pop_expired(self._clock(), limit)
         for entry in gone:
-            self._store.delete(entry.id)
+            self._store.delete(entry.id, category=entry.category)
             self._recorder.expired(entry.category)
         return len(gone)
 
@@ -36,7 +36,7 @@ class Remover:
         """Delete every entry (of one category); returns how many."""
         victims = self._catalogue.clear(category)
         for entry in victims:
-            self._store.delete(entry.id)
+            self._store.delete(entry.id, category=entry.category)
         return len(victims)
 
     def delete(self, entry_ids: list[str]) -> int:

@@ -98,6 +98,8 @@ class WritePath:
             previous = self._catalogue.get(document.id)
             if previous is not None:  # a rewrite takes its own place, it evicts nobody
                 self._catalogue.forget(previous)
+                if previous.category != document.category:  # a store partitioned by category
+                    self._deployment.store.delete(previous.id, category=previous.category)
             evicted = self._deployment.write(document, encoded, policy.max_entries,
                                              self._catalogue)
         self._recorder.evicted(document.category, evicted)

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from litellm_semcache.engine.decision import EXACT_HITS, FAULTS, Decision, Outcome, Reason
@@ -205,6 +205,57 @@ class LoadGauges(Collector):
             overloaded.add_metric([deployment], float(state == "overloaded"))
         yield score
         yield overloaded
+
+
+class BreakerGauges(Collector):
+    """State of each circuit breaker (the store's, the embedder's): a breaker that opens turns
+    every lookup behind it into a miss, which hit rates alone do not explain."""
+
+    STATES = ("closed", "half-open", "open")
+
+    def __init__(self, breakers: Callable[[], Iterable[Any]]) -> None:
+        self._breakers = breakers
+
+    def collect(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily("semcache_breaker_state", "1 for the state each circuit "
+                                  "breaker is in (closed, half-open, open)",
+                                  labels=["breaker", "state"])
+        opened = CounterMetricFamily("semcache_breaker_opened", "Times a circuit breaker opened",
+                                     labels=["breaker"])
+        for breaker in self._breakers():
+            current = breaker.state
+            for name in self.STATES:
+                state.add_metric([breaker.name, name], float(current == name))
+            opened.add_metric([breaker.name], breaker.opened)
+        yield state
+        yield opened
+
+
+class FollowerGauges(Collector):
+    """How far each change-stream follower (a Redis replica, one per category) is behind, and
+    how often it had to resync from a scan."""
+
+    def __init__(self, followers: Callable[[], dict[str, Any]]) -> None:
+        self._followers = followers
+
+    def collect(self) -> Iterator[Metric]:
+        entries = GaugeMetricFamily("semcache_follower_lag_entries", "Change events in the "
+                                    "stream this replica has not applied yet (at its last read)",
+                                    labels=["stream"])
+        seconds = GaugeMetricFamily("semcache_follower_lag_seconds", "Age of the oldest change "
+                                    "this replica has not applied yet (0 when caught up)",
+                                    labels=["stream"])
+        resyncs = CounterMetricFamily("semcache_follower_resyncs", "Full rescans of a category "
+                                      "after its stream had a gap or the store was unreachable",
+                                      labels=["stream"])
+        applied = CounterMetricFamily("semcache_follower_applied", "Change events applied",
+                                      labels=["stream"])
+        for stream, follower in sorted(self._followers().items()):
+            entries.add_metric([stream], follower.lag_entries)
+            seconds.add_metric([stream], follower.lag_seconds)
+            resyncs.add_metric([stream], follower.resyncs)
+            applied.add_metric([stream], follower.applied)
+        yield from (entries, seconds, resyncs, applied)
 
 
 class _Installed(Collector):

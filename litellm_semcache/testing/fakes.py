@@ -35,7 +35,7 @@ class MemoryStore:
         self._rows: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Document | None:
+    def get(self, key: str, category: str | None = None) -> Document | None:
         raw = self._rows.get(key)
         return None if raw is None else Document.from_bytes(raw)
 
@@ -43,7 +43,7 @@ class MemoryStore:
         with self._lock:
             self._rows[document.id] = encoded or document.to_bytes()
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, category: str | None = None) -> None:
         with self._lock:
             self._rows.pop(key, None)
 
@@ -52,6 +52,10 @@ class MemoryStore:
             rows = list(self._rows.values())
         for raw in rows:
             yield Stored(Document.from_bytes(raw))
+
+    def keys(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._rows))
 
     def clear(self) -> None:
         with self._lock:

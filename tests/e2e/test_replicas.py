@@ -103,7 +103,7 @@ def test_no_secret_reaches_logs_metrics_or_stored_documents(replicas, shared_red
     chat(replicas["a"], "Tell me a joke")
     time.sleep(0.5)
     server = redis.Redis.from_url(shared_redis.url)
-    documents = b"".join(server.get(key) or b"" for key in server.scan_iter("semcache:doc:*"))
+    documents = b"".join(server.get(key) or b"" for key in server.scan_iter("{semcache:*}doc:*"))
     assert documents  # something was stored
     for replica in replicas.values():
         exposed = [replica["log"].read_bytes(), metrics_text(replica).encode(), documents]

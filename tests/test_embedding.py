@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import pytest
 
 from litellm_semcache.embedding import load_embedder
 from litellm_semcache.config import EmbeddingSettings

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 from helpers import HIT, MISS, FakeClock, chat
 
 from litellm_semcache.engine import Outcome

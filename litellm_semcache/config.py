@@ -26,6 +26,7 @@ DEFAULT_CATEGORY = "default"
 CONFIG_ENV_VAR = "SEMCACHE_CONFIG"
 LOCAL_CONFIG_FILE = "semcache.yaml"
 BUILTIN_DEFAULTS = Path(__file__).with_name("defaults.yaml")
+WRITER_KINDS = ("key", "team", "org", "user")  # writer names of shared categories: <kind>:<id>
 
 
 class Mode(str, Enum):
@@ -49,12 +50,29 @@ class CategoryPolicy(_Strict):
     sensitive: bool = False
     shared: bool = Field(False, description="entries serve every tenant (API key, team, user); "
                                             "model, parameters and context must still match")
+    writers: list[str] | None = Field(
+        None, description="shared categories: who may write entries (key:<user_api_key_hash>, "
+                          "team:<id>, org:<id>, user:<id>); unset = any tenant, but only for "
+                          "requests the cache categorised itself (never a client's label)")
+    store_length_limited: bool = Field(False, description="store answers cut off at the token "
+                                                          "limit (finish_reason length)")
+    store_tool_calls: bool = Field(False, description="store answers that call tools")
     threshold_floor: float | None = Field(None, ge=0.0, le=1.0)
     ttl_cap: int | None = Field(None, ge=0)
     mode: Mode = Mode.ON
     guard: bool = True
     examples: list[str] = Field(default_factory=list)
     description: str = ""
+
+    @field_validator("writers")
+    @classmethod
+    def _writers_are_named(cls, value: list[str] | None) -> list[str] | None:
+        for writer in value or []:
+            kind, _, name = writer.partition(":")
+            if kind not in WRITER_KINDS or not name:
+                raise ValueError(f"writer {writer!r} must be one of "
+                                 f"{', '.join(k + ':<id>' for k in WRITER_KINDS)}")
+        return value
 
     @model_validator(mode="after")
     def _bounds_are_consistent(self) -> "CategoryPolicy":

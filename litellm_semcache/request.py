@@ -1,39 +1,41 @@
 """What the cache sees of a request: the text to embed and the exact scope it may hit in.
 
-Only the last user turn is embedded. Everything else that changes the answer (model, system
-prompt, earlier turns, tools, sampling parameters, tenant, namespace) is hashed into ``scope``;
-a hit requires the same scope, so tenant isolation is a partition of the key space rather than a
-filter that a code path could forget to apply.
+Only the last user turn is embedded. Everything else that can change the answer (the call type,
+model, system prompt, earlier turns, the last turn's other fields such as ``name``, every
+request parameter but the few that cannot change the answer (:mod:`answer_params`), tenant,
+namespace) is hashed into ``scope``; a hit requires the same scope, so tenant isolation is a
+partition of the key space rather than a filter that a code path could forget to apply.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from litellm_semcache.answer_params import canonical, fingerprint
+from litellm_semcache.config import WRITER_KINDS
 from litellm_semcache.errors import InvalidRequest
 
-# Request parameters that change the answer. LiteLLM's own cache key covers these too (and is
-# used instead when present, because LiteLLM's sync path hides them from the backend).
-ANSWER_PARAMS = (
-    "model", "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "seed", "stop",
-    "stream", "tools", "tool_choice", "functions", "function_call", "response_format",
-    "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "user",
-    "reasoning_effort", "parallel_tool_calls", "suffix", "echo", "best_of",
-)
 # Identity fields the LiteLLM proxy writes into metadata (callers cannot forge them there).
 TENANT_FIELDS = (
     "user_api_key_hash", "user_api_key", "user_api_key_team_id", "user_api_key_org_id",
     "user_api_key_user_id", "user_api_key_end_user_id",
 )
+# Which identity field grants which writer name (``writers:`` of a shared category). The end
+# user is left out: LiteLLM takes it from the request body's ``user``, which the client chooses.
+WRITER_FIELDS = dict(zip(WRITER_KINDS, ("user_api_key_hash", "user_api_key_team_id",
+                                         "user_api_key_org_id", "user_api_key_user_id")))
 CATEGORY_METADATA_KEY = "semcache_category"
 CATEGORY_TAG_PREFIX = "semcache:"
-_WHITESPACE = re.compile(r"\s+")
+CHAT, TEXT = "chat", "text"  # call types: an answer is only ever served to a call of its type
+# Plain prose: no code, markup, quotes or indentation anywhere in the prompt.
+_NOT_PROSE = re.compile(r"""[`{}\[\]()<>=;\\/|*#$@~^_"\u201c\u201d\u2018\u2019]|(?:^|\s)'|'(?:\s|$)|\n[ \t]""")
+_WORD = re.compile(r"[^\W\d_]+")
+_SPACES = re.compile(r"[ \t]+")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class RequestView:
     scope: str  # hex digest of everything but the last turn that changes the answer
     shared_scope: str  # the same without the tenant, for categories shared by all tenants
     tenant: str
+    writers: frozenset[str]  # the writer names this identity holds (``team:<id>``, ``key:<hash>``)
     model: str | None
     model_group: str | None
     deployment: str | None  # model_info.id or api_base of the routed deployment (proxy/Router)
@@ -85,13 +88,15 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
     messages = kwargs.get("messages")
     prompt, context, bypass = _split_messages(messages, kwargs.get("prompt"))
     tenant = _digest(*(str(metadata.get(name) or "") for name in TENANT_FIELDS))
-    params = upstream_key if upstream_key is not None else _params_fingerprint(kwargs)
-    scope = _digest(tenant, controls.namespace or "", params, _canonical(context))
+    params = upstream_key if upstream_key is not None else fingerprint(kwargs)
+    # The call type and the last turn's other fields are part of every scope.
+    turn = _digest(CHAT if messages else TEXT, canonical(_last_turn_fields(messages)))
+    scope = _digest(tenant, controls.namespace or "", params, canonical(context), turn)
     model_group = _str_or_none(metadata.get("model_group")) or _str_or_none(kwargs.get("model"))
     # LiteLLM's key carries the tenant, so a shared scope is built from the request itself
     # (LiteLLM's sync path hides the parameters from the backend: shared categories then miss).
     shared_scope = _digest("shared", controls.namespace or "",
-                           _params_fingerprint({**kwargs, "model": model_group}), _canonical(context))
+                           fingerprint({**kwargs, "model": model_group}), canonical(context), turn)
     normalized = normalize(prompt) if prompt else ""
     return RequestView(
         prompt=prompt or None,
@@ -99,6 +104,7 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
         scope=scope,
         shared_scope=shared_scope,
         tenant=tenant,
+        writers=_writers(metadata),
         model=_str_or_none(kwargs.get("model")),
         model_group=model_group,
         deployment=_deployment(kwargs, metadata),
@@ -109,9 +115,25 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
 
 
 def normalize(text: str) -> str:
-    """Canonical form for the exact fast path: Unicode NFKC, collapsed whitespace. Case is kept
-    because it carries meaning in code and identifiers."""
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    """The exact key's form of a prompt: only what cannot change the answer is folded.
+
+    Surrounding whitespace goes, and canonically equivalent Unicode (NFC: a composed and a
+    decomposed "é") is one form. Compatibility folding (NFKC) is not applied: it makes "2⁵"
+    equal "25". Inner whitespace stays (indentation is code), and so does case, except in
+    plain prose (no code, markup, quotes or indented lines anywhere in the prompt), where runs
+    of spaces within a line are one space and a capitalised word is folded ("What" and
+    "what"; "iPhone", "JSON" and one-letter words stay).
+    A folded key only saves the embedding: the verifier still compares the prompts as written.
+    """
+    text = unicodedata.normalize("NFC", text).strip()
+    if _NOT_PROSE.search(text):
+        return text
+    return _WORD.sub(_fold_capitalised, _SPACES.sub(" ", text))
+
+
+def _fold_capitalised(match: re.Match[str]) -> str:
+    word = match.group()
+    return word.lower() if len(word) > 1 and word[0].isupper() and word[1:].islower() else word
 
 
 def parse_controls(raw: Any) -> CacheControls:
@@ -145,6 +167,20 @@ def _split_messages(messages: Any, prompt: Any) -> tuple[str | None, list[Any], 
     if not text.strip():
         return None, [], "empty_prompt"
     return text, list(messages[:-1]), ""
+
+
+def _last_turn_fields(messages: Any) -> dict[str, Any]:
+    """The last turn's fields besides role and content (``name`` and any other): they reach
+    the model, so they are part of the scope."""
+    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], Mapping):
+        return {}
+    return {str(key): value for key, value in messages[-1].items()
+            if key not in ("role", "content") and value is not None}
+
+
+def _writers(metadata: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(f"{kind}:{metadata[field]}" for kind, field in WRITER_FIELDS.items()
+                     if isinstance(metadata.get(field), str) and metadata[field])
 
 
 def _text_of(content: Any) -> tuple[str, bool]:
@@ -186,14 +222,6 @@ def _explicit_category(metadata: Mapping[str, Any], kwargs: Mapping[str, Any]) -
                 if isinstance(tag, str) and tag.startswith(CATEGORY_TAG_PREFIX):
                     return tag[len(CATEGORY_TAG_PREFIX):].strip() or None
     return None
-
-
-def _params_fingerprint(kwargs: Mapping[str, Any]) -> str:
-    return _canonical({name: kwargs.get(name) for name in ANSWER_PARAMS if kwargs.get(name) is not None})
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
 
 
 def _digest(*parts: str) -> str:

@@ -33,9 +33,12 @@ class Verifier(Protocol):
 
 
 class GuardVerifier:
-    """The lexical guard, where the category enables it; identical prompts always pass."""
+    """The lexical guard, where the category enables it; identical prompts always pass.
+
+    "Identical" means as written (surrounding whitespace aside), not equal exact keys: the
+    exact key folds the case of plain prose, and "Apple" is not always "apple"."""
 
     def veto(self, candidate: Candidate, policy: CategoryPolicy) -> str | None:
-        if not policy.guard or candidate.asked_normalized == candidate.stored_normalized:
+        if not policy.guard or candidate.asked.strip() == candidate.stored.strip():
             return None
         return guard.check(candidate.asked, candidate.stored)

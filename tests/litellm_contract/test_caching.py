@@ -206,10 +206,6 @@ async def test_atext_completion_with_supported_call_types(cache):
     assert second.choices[0].text == "Hello world from cache test"
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "sync text_completion raises on its repeat: "
-                   "LiteLLM runs it as an inner chat completion; both calls get one entry (the "
-                   "call type is not in the scope) and the chat lookup is served the stored "
-                   "text-completion answer, which LiteLLM cannot convert")
 def test_text_completion_repeat_is_a_hit(cache):
     prompt = "write a one sentence poem about: text completion 12"
     first = litellm.text_completion(model="gpt-3.5-turbo-instruct", prompt=prompt,

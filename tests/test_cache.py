@@ -13,7 +13,8 @@ from helpers import BYPASS, HIT, MISS, SHADOW_HIT
 from litellm_semcache.request import view_request
 from litellm_semcache.store.diskcache_store import DiskcacheStore
 
-ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": []}'}
+ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": [{"index": 0, '
+          '"finish_reason": "stop", "message": {"role": "assistant", "content": "an answer"}}]}'}
 PARAPHRASE_CHAT = ("hi, how are you today?", "hello, how are you doing?")
 
 
@@ -441,7 +442,7 @@ def test_a_snapshot_that_disagrees_with_the_store_is_ignored(make_cache, tmp_pat
 
 
 def test_a_shared_category_serves_every_tenant_but_still_needs_the_same_request(make_cache):
-    cache = make_cache(categories={"docs": {"shared": True}})
+    cache = make_cache(categories={"docs": {"shared": True, "writers": ["key:a"]}})
     docs = {"semcache_category": "docs"}
     cache.store(chat("How do I configure webhooks?", metadata={**docs, "user_api_key_hash": "a"}),
                 ANSWER)

@@ -163,9 +163,13 @@ class SemanticCache:
     # ------------------------------------------------------------------ store and maintenance
 
     def store(self, request: Mapping[str, Any], response: Any, *,
-              upstream_key: str | None = None, ttl: float | None = None) -> Decision:
-        """Store an upstream answer for ``request``. Never raises; returns what it did."""
-        return self._writer.store(dict(request), response, upstream_key=upstream_key, ttl=ttl)
+              upstream_key: str | None = None, ttl: float | None = None,
+              incomplete: str | None = None) -> Decision:
+        """Store an upstream answer for ``request``. Never raises; returns what it did.
+        Broken answers are refused (see :mod:`~litellm_semcache.engine.answers`);
+        ``incomplete`` names a defect only the caller can see (a stream that was cut off)."""
+        return self._writer.store(dict(request), response, upstream_key=upstream_key, ttl=ttl,
+                                  incomplete=incomplete)
 
     def sweep(self, limit: int | None = None) -> int:
         """Remove expired entries (all, or at most ``limit``); returns how many. Every write

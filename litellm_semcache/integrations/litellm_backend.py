@@ -12,6 +12,8 @@ single-flight), so the counters equal what clients received.
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import litellm
@@ -22,9 +24,11 @@ from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.facade import SemanticCache
 from litellm_semcache.errors import InvalidRequest
 from litellm_semcache.integrations.single_flight import Flight, SingleFlight
+from litellm_semcache.integrations.stream_ends import STREAM_ENDS, WITNESS, unfinished_stream
 from litellm_semcache.request import view_request
 
 SUPPORTED_CALL_TYPES = ["completion", "acompletion", "text_completion", "atext_completion"]
+_REMEMBERED_WRITES = 4096
 
 
 class LiteLLMBackend(BaseCache):
@@ -35,6 +39,8 @@ class LiteLLMBackend(BaseCache):
         super().__init__(default_ttl=0)
         self.engine = engine
         self.single_flight = SingleFlight(engine.settings.single_flight_wait_ms / 1000)
+        self._writes: OrderedDict[tuple[str, str, bool], None] = OrderedDict()
+        self._writes_lock = threading.Lock()
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:
         decision = self.engine.lookup(kwargs, upstream_key=key)
@@ -79,17 +85,37 @@ class LiteLLMBackend(BaseCache):
                         response=flight.answer)
 
     def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.engine.store(kwargs, value, upstream_key=key)
+        if self._first_write(key, kwargs):
+            self.engine.store(kwargs, value, upstream_key=key,
+                              incomplete=unfinished_stream(kwargs, STREAM_ENDS))
 
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        if not self._first_write(key, kwargs):
+            return
         stored: Decision | None = None
         try:
-            stored = await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key)
+            stored = await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key,
+                                             incomplete=unfinished_stream(kwargs, STREAM_ENDS))
         finally:
             # wake identical requests waiting for this answer; the view is only recomputed
             # when the store failed before computing it
             self.single_flight.release(stored.request_key if stored and stored.request_key
                                        else _request_key(kwargs, key), stored, value)
+
+    def _first_write(self, key: str, kwargs: dict[str, Any]) -> bool:
+        """False for a second write of one call's answer: the Router's stream wrapper and the
+        stream it wraps both hand the finished stream to the cache."""
+        call_id = kwargs.get("litellm_call_id")
+        if not isinstance(call_id, str):
+            return True
+        write = (call_id, key, "messages" in kwargs)
+        with self._writes_lock:
+            if write in self._writes:
+                return False
+            self._writes[write] = None
+            while len(self._writes) > _REMEMBERED_WRITES:
+                self._writes.popitem(last=False)
+        return True
 
     async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
         for key, value in cache_list:
@@ -130,12 +156,20 @@ def _annotate(kwargs: dict[str, Any], decision: Decision) -> None:
     metadata = kwargs.get("metadata")
     if isinstance(metadata, dict):
         metadata["semcache"] = decision.as_dict()
-        if decision.similarity is not None:
-            metadata["semantic-similarity"] = decision.similarity
+        if decision.visible_similarity is not None:  # LiteLLM's x-litellm-semantic-similarity
+            metadata["semantic-similarity"] = decision.visible_similarity
 
 
 def attach(engine: SemanticCache) -> litellm.Cache:
-    """Make ``engine`` LiteLLM's response cache (``litellm.cache``)."""
+    """Make ``engine`` LiteLLM's response cache (``litellm.cache``).
+
+    LiteLLM's key then also covers provider parameters it does not know (vLLM's
+    ``guided_choice``, ``min_tokens``, ...): on its sync path that key is all the backend sees
+    of the parameters, and each of them can change the answer. The stream-end witness is
+    registered so that a cut-off stream is never stored (see ``stream_ends``)."""
+    litellm.enable_caching_on_provider_specific_optional_params = True
+    if not any(callback is WITNESS for callback in litellm.callbacks):
+        litellm.callbacks.append(WITNESS)
     backend = LiteLLMBackend(engine)
     options: dict[str, Any] = {"supported_call_types": SUPPORTED_CALL_TYPES, "max_messages": None}
     try:

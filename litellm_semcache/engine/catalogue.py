@@ -13,7 +13,7 @@ import itertools
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,6 +133,21 @@ class Catalogue:
                 self.forget(victim)
                 victims.append(victim.id)
         return victims
+
+    def evict_from_fullest(self, quotas: Mapping[str, int], keep: str) -> Entry | None:
+        """Forget the least recently used entry of the category fullest relative to its quota
+        (``keep`` excepted: the entry being written); None when nothing else is held. The
+        store's size limit evicts this way: categories far into their quota give way first."""
+        with self.lock:
+            order = sorted(((len(ids) / max(quotas.get(category, 1), 1), category)
+                            for category, ids in self._recency.items() if ids), reverse=True)
+            for _, category in order:
+                victim_id = next((i for i in self._recency[category] if i != keep), None)
+                if victim_id is not None:
+                    victim = self._entries[victim_id]
+                    self.forget(victim)
+                    return victim
+            return None
 
     def retire(self, entry_id: str, version: float) -> bool:
         """Forget an entry removed from a shared store, unless this replica holds a newer

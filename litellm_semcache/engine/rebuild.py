@@ -27,7 +27,8 @@ class Rebuilder:
 
     def __init__(self, catalogue: Catalogue, store: DocumentStore, settings: CacheSettings,
                  embedder_name: str, dim: int, clock: Callable[[], float],
-                 snapshot_dir: Path | None) -> None:
+                 snapshot_dir: Path | None,
+                 on_fault: Callable[[str], None] | None = None) -> None:
         self._catalogue = catalogue
         self._store = store
         self._settings = settings
@@ -35,6 +36,7 @@ class Rebuilder:
         self._dim = dim
         self._clock = clock
         self._snapshot_dir = snapshot_dir
+        self._on_fault = on_fault  # counts a store fault the start survived (by kind)
 
     def rebuild(self) -> None:
         """Load every usable document; delete undecodable, expired and over-quota ones."""
@@ -45,7 +47,7 @@ class Rebuilder:
         finally:
             if gc_was_enabled:
                 gc.enable()
-        snapshots = (snapshot.read_all(self._snapshot_dir, self._embedder_name)
+        snapshots = (snapshot.read_all(self._snapshot_dir, self._embedder_name, self._corrupt)
                      if self._snapshot_dir is not None else {})
         self._catalogue.continue_labels_after(max(
             (label for snap in snapshots.values() for label in snap.ids.values()), default=0))
@@ -60,6 +62,13 @@ class Rebuilder:
         if len(self._catalogue) or stale:
             log.info("semcache.rebuilt", entries=len(self._catalogue), removed=len(stale),
                      snapshots=len(snapshots))
+
+    def _corrupt(self, path: Path, problem: str) -> None:
+        """A snapshot file that does not match its header: never loaded, the shard is rebuilt."""
+        log.error("semcache.snapshot_corrupt", path=str(path), problem=problem,
+                  action="rebuilding the shard from the store")
+        if self._on_fault is not None:
+            self._on_fault("snapshot_corrupt")
 
     def _load_category(self, category: str, documents: list[Document],
                        snapshots: dict[tuple[str, str], snapshot.ShardSnapshot]) -> None:

@@ -30,6 +30,7 @@ from litellm_semcache.store.document import PROMPT_SOURCES, Document
 
 log = structlog.get_logger("litellm_semcache")
 _SWEEP_PER_WRITE = 16  # expired entries leave as writes arrive: an active cache needs no timer
+_SIZE_HEADROOM = 0.1  # past the size limit, evict down to 90 % of it
 
 
 class WritePath:
@@ -112,7 +113,28 @@ class WritePath:
                 self._catalogue.forget(previous)
             evicted = self._deployment.write(document, encoded, policy.max_entries,
                                              self._catalogue)
+            over_size = self._fit_size_limit(document.id)
         self._recorder.evicted(document.category, evicted)
+        for category, count in over_size.items():
+            self._recorder.evicted(category, count)
+
+    def _fit_size_limit(self, written: str) -> dict[str, int]:
+        """Past the store's size limit, evict (never the entry just written) until the store
+        is back under 90 % of it, the fullest category relative to its quota first; returns
+        the evictions by category. The 10 % headroom spares the next writes the same work."""
+        if self._deployment.excess_bytes() <= 0:
+            return {}
+        evicted: dict[str, int] = {}
+        quotas = {name: policy.max_entries for name, policy in self._settings.categories.items()}
+        while self._deployment.excess_bytes(headroom=_SIZE_HEADROOM) > 0:
+            victim = self._catalogue.evict_from_fullest(quotas, keep=written)
+            if victim is None:
+                break
+            self._deployment.store.delete(victim.id)
+            evicted[victim.category] = evicted.get(victim.category, 0) + 1
+        log.warning("semcache.size_limit", evicted=sum(evicted.values()),
+                    limit_mb=self._settings.store.size_limit_mb)
+        return evicted
 
     def _category_of(self, view: RequestView) -> tuple[str, str]:
         pending = self._pending.peek(view.exact_key)

@@ -47,13 +47,24 @@ class Deployment(Protocol):
         """Load the index (``rebuild``) and keep it in step with the store from then on."""
         ...
 
+    def excess_bytes(self, headroom: float = 0.0) -> int:
+        """How far the store is above ``(1 - headroom)`` of its size limit (0: within it, or
+        no limit here)."""
+        ...
+
     def close(self) -> None: ...
 
 
 class LocalDeployment:
-    def __init__(self, store: DocumentStore, snapshot_dir: Path | None) -> None:
+    """``size_limit``: (limit in bytes, how to measure the store's size) when the store has a
+    limit. It is held by the engine's own eviction; diskcache's eviction stays off, because its
+    LRU bookkeeping turns every read into a write."""
+
+    def __init__(self, store: DocumentStore, snapshot_dir: Path | None,
+                 size_limit: tuple[int, Callable[[], int]] | None = None) -> None:
         self.store = store
         self.snapshot_dir = snapshot_dir
+        self._size_limit = size_limit
 
     def write(self, document: Document, encoded: bytes, quota: int, holder: Holder) -> int:
         victims = holder.evict_for(document, quota)
@@ -66,6 +77,12 @@ class LocalDeployment:
 
     def start(self, rebuild: Callable[[], None], replica: Replica) -> None:
         rebuild()
+
+    def excess_bytes(self, headroom: float = 0.0) -> int:
+        if self._size_limit is None:
+            return 0
+        limit, volume = self._size_limit
+        return max(0, volume() - int(limit * (1 - headroom)))
 
     def close(self) -> None:
         self.store.close()
@@ -87,6 +104,9 @@ class SharedDeployment:
         evicted = self._feed.put_within_quota(document, quota, encoded)
         holder.add(document)
         return sum(holder.retire(entry_id, version) for entry_id, version in evicted)
+
+    def excess_bytes(self, headroom: float = 0.0) -> int:
+        return 0  # Redis keeps its own memory limit (maxmemory); quotas are global here
 
     def start(self, rebuild: Callable[[], None], replica: Replica) -> None:
         """Note the stream position, scan, then follow from it. An unreachable store does not
@@ -124,8 +144,9 @@ def open_deployment(settings: "StoreSettings") -> Deployment:
     from litellm_semcache.store.diskcache_store import DiskcacheStore
 
     store_dir = Path(settings.path)
-    return LocalDeployment(DiskcacheStore(store_dir, settings.size_limit_mb),
-                           store_dir / "index-snapshot")
+    disk = DiskcacheStore(store_dir, settings.size_limit_mb)
+    return LocalDeployment(disk, store_dir / "index-snapshot",
+                           (settings.size_limit_mb * 2**20, disk.volume))
 
 
 def open_store(settings: "StoreSettings") -> DocumentStore:

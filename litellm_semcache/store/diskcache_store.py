@@ -83,6 +83,10 @@ class DiskcacheStore:
             except StoreError:
                 yield Unreadable(str(key))
 
+    def volume(self) -> int:
+        """Bytes on disk: the database's pages plus the values kept in their own files."""
+        return int(self._cache.volume())
+
     def clear(self) -> None:
         self._cache.clear()
 

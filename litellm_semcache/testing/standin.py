@@ -41,10 +41,14 @@ class Misbehaviour(str, Enum):
 
 
 class StandInModel:
-    """``with StandInModel(latency_ms=50) as model: ... model.url, model.calls``"""
+    """``with StandInModel(latency_ms=50) as model: ... model.url, model.calls``
 
-    def __init__(self, latency_ms: float = 0.0, port: int = 0) -> None:
+    ``pad_answers_to``: answers are padded with filler words to at least this many characters
+    (large answers, e.g. for a store's size limit)."""
+
+    def __init__(self, latency_ms: float = 0.0, port: int = 0, pad_answers_to: int = 0) -> None:
         self.latency_ms = latency_ms
+        self.pad_answers_to = pad_answers_to
         self.misbehaviour: Misbehaviour | None = None  # applies to every call while set
         self.calls = 0
         self.prompts: list[str] = []
@@ -97,7 +101,11 @@ class StandInModel:
             self.prompts.append(prompt)
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
-        return f"answer to: {prompt}"
+        answer = f"answer to: {prompt}"
+        if len(answer) < self.pad_answers_to:
+            filler = " filler" * ((self.pad_answers_to - len(answer)) // 7 + 1)
+            answer += filler
+        return answer
 
 
 def _last_prompt(body: dict[str, Any]) -> str:

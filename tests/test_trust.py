@@ -97,6 +97,22 @@ def test_what_cannot_change_the_answer_is_folded(first, second):
     assert view_request(chat(first)).exact_key == view_request(chat(second)).exact_key
 
 
+@pytest.mark.parametrize("stored, asked", [
+    ("Fix this:\ndef f(x):\n    return x", "Fix this:\ndef f(x):\nreturn x"),
+    ('What does print("a    b") show?', 'What does print("a b") show?'),
+    ("What is x² + 1?", "What is x2 + 1?"),
+    ("Explain `git reset --hard`", "Explain `git reset --soft`"),
+])
+def test_code_quotes_and_notation_must_match_for_a_semantic_hit(make_cache, stored, asked):
+    loose = {"similarity_threshold": 0.5, "threshold_floor": None}
+    cache = make_cache(categories={"default": loose, "code": loose})
+    cache.store(chat(stored), answer())
+
+    decision = cache.lookup(chat(asked))
+
+    assert decision.outcome == MISS and decision.label == "guard:literal"
+
+
 def test_the_last_turns_name_and_the_call_type_are_part_of_the_scope():
     plain = view_request(chat("Tell me a joke"))
     named = view_request({"model": "gpt-test", "messages": [

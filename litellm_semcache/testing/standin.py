@@ -1,8 +1,9 @@
 """A local OpenAI-compatible stand-in model for tests and demos.
 
 It answers ``/v1/chat/completions`` and ``/v1/completions`` (streaming too) with
-``"answer to: <last user prompt>"``, counts calls and can be slowed down, so a test can prove
-that a hit never reached the model. It listens on 127.0.0.1 only.
+``"answer to: <last user prompt>"`` (with vLLM's ``guided_choice``: its first choice), counts
+calls and can be slowed down, so a test can prove that a hit never reached the model. It
+listens on 127.0.0.1 only.
 
 It can also misbehave on demand, the way real upstreams do, so a test can prove that a broken
 answer is never cached::
@@ -101,6 +102,9 @@ class StandInModel:
             self.prompts.append(prompt)
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
+        choices = body.get("guided_choice")
+        if isinstance(choices, list) and choices:  # as vLLM's guided decoding: one of them
+            return str(choices[0])
         answer = f"answer to: {prompt}"
         if len(answer) < self.pad_answers_to:
             filler = " filler" * ((self.pad_answers_to - len(answer)) // 7 + 1)

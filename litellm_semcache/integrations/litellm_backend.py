@@ -12,13 +12,12 @@ single-flight), so the counters equal what clients received.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import litellm
 from litellm.caching.base_cache import BaseCache
 
+from litellm_semcache.bounded import RecentSet
 from litellm_semcache.config import Mode
 from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.facade import SemanticCache
@@ -39,8 +38,7 @@ class LiteLLMBackend(BaseCache):
         super().__init__(default_ttl=0)
         self.engine = engine
         self.single_flight = SingleFlight(engine.settings.single_flight_wait_ms / 1000)
-        self._writes: OrderedDict[tuple[str, str, bool], None] = OrderedDict()
-        self._writes_lock = threading.Lock()
+        self._writes = RecentSet(_REMEMBERED_WRITES)  # (call id, key, chat?) already written
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:
         decision = self.engine.lookup(kwargs, upstream_key=key)
@@ -106,16 +104,7 @@ class LiteLLMBackend(BaseCache):
         """False for a second write of one call's answer: the Router's stream wrapper and the
         stream it wraps both hand the finished stream to the cache."""
         call_id = kwargs.get("litellm_call_id")
-        if not isinstance(call_id, str):
-            return True
-        write = (call_id, key, "messages" in kwargs)
-        with self._writes_lock:
-            if write in self._writes:
-                return False
-            self._writes[write] = None
-            while len(self._writes) > _REMEMBERED_WRITES:
-                self._writes.popitem(last=False)
-        return True
+        return not isinstance(call_id, str) or self._writes.add((call_id, key, "messages" in kwargs))
 
     async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
         for key, value in cache_list:

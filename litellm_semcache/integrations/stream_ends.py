@@ -16,12 +16,12 @@ cannot be told apart and are not stored.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
+
+from litellm_semcache.bounded import RecentSet
 
 _LIMIT = 8192  # calls remembered; a store follows its stream's end within milliseconds
 
@@ -30,19 +30,13 @@ class StreamEnds:
     """Call ids whose upstream stream ended with a finish reason. Bounded, thread-safe."""
 
     def __init__(self, limit: int = _LIMIT) -> None:
-        self._limit = limit
-        self._ended: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
+        self._ended = RecentSet(limit)
 
     def saw(self, request_data: Any, chunk: Any) -> None:
         """Note ``chunk`` of the call ``request_data`` describes, if it ends the stream."""
         call_id = request_data.get("litellm_call_id") if isinstance(request_data, Mapping) else None
-        if not isinstance(call_id, str) or not _finishes(chunk):
-            return
-        with self._lock:
-            self._ended[call_id] = None
-            while len(self._ended) > self._limit:
-                self._ended.popitem(last=False)
+        if isinstance(call_id, str) and _finishes(chunk):
+            self._ended.add(call_id)
 
     def ended(self, call_id: Any) -> bool:
         return isinstance(call_id, str) and call_id in self._ended

@@ -17,7 +17,6 @@ import pytest
 
 from harness import free_port, litellm_proxy
 from litellm_semcache.store.diskcache_store import DiskcacheStore
-from litellm_semcache.testing import StandInModel
 from proxy_setup import ROOT, client, metric, proxy_config, wait_for_metric
 
 pytestmark = pytest.mark.e2e
@@ -25,12 +24,6 @@ KEY = "sk-tenant-a-0123456789"
 SMALL_SHARDS = {"SEMCACHE_INDEX__EXACT_SEARCH_LIMIT": "4", "SEMCACHE_INDEX__INITIAL_CAPACITY": "16"}
 CHAT = {"metadata": {"semcache_category": "chat"}}
 SEQUENTIAL = 100
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with StandInModel() as model:
-        yield model
 
 
 def started(upstream, workdir: Path, store: Path, **env: str):

@@ -15,17 +15,11 @@ import openai
 import pytest
 
 from harness import free_port, litellm_proxy
-from litellm_semcache.testing import Misbehaviour, StandInModel
+from litellm_semcache.testing import Misbehaviour
 from proxy_setup import ROOT, client, metric, proxy_config, wait_for_metric
 
 pytestmark = pytest.mark.e2e
 KEY_A, KEY_B = "sk-tenant-a-0123456789", "sk-tenant-b-0123456789"
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with StandInModel() as model:
-        yield model
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,10 @@ from typing import Any
 # Parameters that cannot change the answer (or have their own part of the key).
 NEUTRAL_PARAMS = frozenset({
     # the prompt and the request's identity: their own parts of the key
-    "messages", "prompt", "metadata", "litellm_metadata", "user", "tags",
+    "messages", "prompt", "input", "metadata", "litellm_metadata", "user", "tags",
+    # LiteLLM's stand-in for the model in tests (its own key leaves it out too; a shared scope
+    # keeps it: see request.view_request)
+    "mock_response",
     # cache controls (LiteLLM's and ours) and the call type (its own part of the key)
     "cache", "caching", "cache_key", "preset_cache_key", "ttl", "no-log",
     "acompletion", "atext_completion", "text_completion", "async_call",

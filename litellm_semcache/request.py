@@ -80,8 +80,8 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
     """Build the cache's view of one request from LiteLLM-style kwargs.
 
     ``upstream_key`` is LiteLLM's own cache key (params + tenant, without the messages under the
-    semantic key rules); when given it stands in for the parameters, which LiteLLM's sync path
-    does not pass to the backend.
+    semantic key rules; the LiteLLM backend adds the parameters that key leaves out); when given
+    it stands in for the parameters, which LiteLLM's sync path does not pass to the backend.
     """
     metadata = _metadata(kwargs)
     controls = parse_controls(kwargs.get("cache"))
@@ -95,8 +95,12 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
     model_group = _str_or_none(metadata.get("model_group")) or _str_or_none(kwargs.get("model"))
     # LiteLLM's key carries the tenant, so a shared scope is built from the request itself
     # (LiteLLM's sync path hides the parameters from the backend: shared categories then miss).
+    # The model is the model group's (or its caching group's): its deployments answer alike.
+    # A mocked answer (LiteLLM's mock_response) is never shared with a request that asked the model.
+    model = _caching_group(metadata, model_group) or model_group
     shared_scope = _digest("shared", controls.namespace or "",
-                           fingerprint({**kwargs, "model": model_group}), canonical(context), turn)
+                           fingerprint({**kwargs, "model": model}), canonical(context), turn,
+                           canonical(kwargs.get("mock_response")))
     normalized = normalize(prompt) if prompt else ""
     return RequestView(
         prompt=prompt or None,
@@ -176,6 +180,18 @@ def _last_turn_fields(messages: Any) -> dict[str, Any]:
         return {}
     return {str(key): value for key, value in messages[-1].items()
             if key not in ("role", "content") and value is not None}
+
+
+def _caching_group(metadata: Mapping[str, Any], model_group: str | None) -> str | None:
+    """The Router's ``caching_groups`` entry holding ``model_group``: groups whose answers the
+    operator declared interchangeable (as LiteLLM's own key treats them)."""
+    groups = metadata.get("caching_groups")
+    if not model_group or not isinstance(groups, (list, tuple)):
+        return None
+    for group in groups:
+        if isinstance(group, (list, tuple)) and model_group in group:
+            return canonical(sorted(str(member) for member in group))
+    return None
 
 
 def _writers(metadata: Mapping[str, Any]) -> frozenset[str]:

@@ -140,12 +140,18 @@ def test_prompts_that_differ_as_written_always_face_the_guard(monkeypatch):
 
 @pytest.mark.parametrize("param", [
     {"guided_choice": ["yes"]}, {"guided_regex": "[0-9]+"}, {"guided_json": {"type": "object"}},
-    {"top_k": 3}, {"repetition_penalty": 1.3}, {"min_tokens": 50}, {"mock_response": "EVIL"},
-    {"some_future_parameter": 1},
+    {"top_k": 3}, {"repetition_penalty": 1.3}, {"min_tokens": 50}, {"some_future_parameter": 1},
 ])
 def test_every_parameter_that_can_change_the_answer_splits_the_scope(param):
     plain, shaped = view_request(chat("Tell me a joke")), view_request(chat("Tell me a joke", **param))
     assert plain.scope != shaped.scope and plain.shared_scope != shaped.shared_scope
+
+
+def test_a_mocked_answer_is_kept_apart_from_real_ones_in_a_shared_scope():
+    plain, mocked = view_request(chat("Tell me a joke")), view_request(
+        chat("Tell me a joke", mock_response="EVIL"))
+    assert plain.shared_scope != mocked.shared_scope
+    assert plain.scope == mocked.scope  # as LiteLLM's own key: a test stand-in for the model
 
 
 @pytest.mark.parametrize("param", [

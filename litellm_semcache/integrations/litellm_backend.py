@@ -12,10 +12,15 @@ single-flight), so the counters equal what clients received.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import litellm
 from litellm.caching.base_cache import BaseCache
+from litellm.litellm_core_utils.model_param_helper import ModelParamHelper
+from litellm.types.utils import is_litellm_owned_kwarg
+
+from litellm_semcache.answer_params import canonical, neutral
 
 from litellm_semcache.bounded import RecentSet
 from litellm_semcache.config import Mode
@@ -41,11 +46,12 @@ class LiteLLMBackend(BaseCache):
         self._writes = RecentSet(_REMEMBERED_WRITES)  # (call id, key, chat?) already written
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:
-        decision = self.engine.lookup(kwargs, upstream_key=key)
+        decision = self.engine.lookup(kwargs, upstream_key=scoped_key(key, kwargs))
         _annotate(kwargs, decision)
         return decision.response if decision.served else None
 
     async def async_get_cache(self, key: str, **kwargs: Any) -> Any:
+        key = scoped_key(key, kwargs)
         decision = await self._decide(key, kwargs)
         # A lookup cut off by its deadline or failed open (overload, open breaker) still joins
         # single-flight: identical requests must not all reach the model because the cache is busy.
@@ -84,10 +90,11 @@ class LiteLLMBackend(BaseCache):
 
     def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
         if self._first_write(key, kwargs):
-            self.engine.store(kwargs, value, upstream_key=key,
+            self.engine.store(kwargs, value, upstream_key=scoped_key(key, kwargs),
                               incomplete=unfinished_stream(kwargs, STREAM_ENDS))
 
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        key = scoped_key(key, kwargs)
         if not self._first_write(key, kwargs):
             return
         stored: Decision | None = None
@@ -123,6 +130,26 @@ class LiteLLMBackend(BaseCache):
         self.engine.flush()
 
 
+def scoped_key(key: str, kwargs: dict[str, Any]) -> str:
+    """LiteLLM's cache key plus the parameters it leaves out that can change the answer.
+
+    LiteLLM keys the OpenAI parameters it knows and skips the rest (vLLM's ``guided_choice``,
+    ``min_tokens``, ... unless ``enable_caching_on_provider_specific_optional_params``, which
+    would also key per-request objects such as ``parent_otel_span``). Its own plumbing
+    (``api_base``, ``mock_response``, ...) stays out, as in its key. LiteLLM's sync lookup shows
+    the backend no parameters at all: a sync request carrying such a parameter then never hits,
+    it is never served another request's answer."""
+    extra = {name: value for name, value in kwargs.items()
+             if value is not None and name not in _api_params() and not neutral(name)
+             and not is_litellm_owned_kwarg(name)}
+    return f"{key}|{canonical(extra)}" if extra else key
+
+
+@functools.cache
+def _api_params() -> frozenset[str]:
+    return frozenset(ModelParamHelper.get_all_llm_api_params())
+
+
 def _request_key(kwargs: dict[str, Any], key: str) -> str | None:
     try:
         return view_request(kwargs, upstream_key=key).exact_key
@@ -152,11 +179,8 @@ def _annotate(kwargs: dict[str, Any], decision: Decision) -> None:
 def attach(engine: SemanticCache) -> litellm.Cache:
     """Make ``engine`` LiteLLM's response cache (``litellm.cache``).
 
-    LiteLLM's key then also covers provider parameters it does not know (vLLM's
-    ``guided_choice``, ``min_tokens``, ...): on its sync path that key is all the backend sees
-    of the parameters, and each of them can change the answer. The stream-end witness is
-    registered so that a cut-off stream is never stored (see ``stream_ends``)."""
-    litellm.enable_caching_on_provider_specific_optional_params = True
+    The stream-end witness is registered so that a cut-off stream is never stored (see
+    ``stream_ends``)."""
     if not any(callback is WITNESS for callback in litellm.callbacks):
         litellm.callbacks.append(WITNESS)
     backend = LiteLLMBackend(engine)

@@ -21,7 +21,6 @@ from litellm.litellm_core_utils.model_param_helper import ModelParamHelper
 from litellm.types.utils import is_litellm_owned_kwarg
 
 from litellm_semcache.answer_params import canonical, neutral
-
 from litellm_semcache.bounded import RecentSet
 from litellm_semcache.config import Mode
 from litellm_semcache.engine.decision import Decision, Outcome, Reason

@@ -50,7 +50,7 @@ class StandInModel:
     def __init__(self, latency_ms: float = 0.0, port: int = 0, pad_answers_to: int = 0) -> None:
         self.latency_ms = latency_ms
         self.pad_answers_to = pad_answers_to
-        self.misbehaviour: Misbehaviour | None = None  # applies to every call while set
+        self._misbehaviour: Misbehaviour | None = None
         self.calls = 0
         self.prompts: list[str] = []
         self._lock = threading.Lock()
@@ -64,6 +64,15 @@ class StandInModel:
         return f"http://{host}:{port}/v1"
 
     @property
+    def misbehaviour(self) -> Misbehaviour | None:
+        """How every call is answered while set (a :class:`Misbehaviour` or its name)."""
+        return self._misbehaviour
+
+    @misbehaviour.setter
+    def misbehaviour(self, how: Misbehaviour | str | None) -> None:
+        self._misbehaviour = None if how is None else Misbehaviour(how)
+
+    @property
     def fail_streams(self) -> bool:
         """Shorthand for ``misbehaviour = Misbehaviour.STREAM_ERROR``."""
         return self.misbehaviour is Misbehaviour.STREAM_ERROR
@@ -75,7 +84,7 @@ class StandInModel:
     @contextlib.contextmanager
     def misbehaving(self, how: Misbehaviour | str) -> Iterator["StandInModel"]:
         """Answer every call in the block with ``how``; behave again afterwards."""
-        self.misbehaviour = Misbehaviour(how)
+        self.misbehaviour = how
         try:
             yield self
         finally:

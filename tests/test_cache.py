@@ -13,7 +13,8 @@ from helpers import BYPASS, HIT, MISS, SHADOW_HIT, wait_for
 from litellm_semcache.request import view_request
 from litellm_semcache.store.diskcache_store import DiskcacheStore
 
-ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": []}'}
+ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": [{"index": 0, '
+          '"finish_reason": "stop", "message": {"role": "assistant", "content": "an answer"}}]}'}
 PARAPHRASE_CHAT = ("hi, how are you today?", "hello, how are you doing?")
 
 
@@ -496,14 +497,14 @@ def test_a_damaged_snapshot_is_ignored_and_the_start_rebuilds(make_cache, tmp_pa
     with capture_logs() as events:
         second = make_cache(store_dir=store_dir, **SMALL_SHARDS)
 
-    assert any(e["event"] == "semcache.snapshot_ignored" for e in events)
+    assert any(e["event"] == "semcache.snapshot_corrupt" for e in events)
     for prompt in prompts:
         decision = second.lookup(chat(prompt + "?", **CHAT))
         assert decision.outcome == HIT and decision.response == {"answer": prompt}
 
 
 def test_a_shared_category_serves_every_tenant_but_still_needs_the_same_request(make_cache):
-    cache = make_cache(categories={"docs": {"shared": True}})
+    cache = make_cache(categories={"docs": {"shared": True, "writers": ["key:a"]}})
     docs = {"semcache_category": "docs"}
     cache.store(chat("How do I configure webhooks?", metadata={**docs, "user_api_key_hash": "a"}),
                 ANSWER)

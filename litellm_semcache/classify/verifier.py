@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from litellm_semcache.classify import guard
+from litellm_semcache.classify import guard, literals
 from litellm_semcache.config import CategoryPolicy
 
 
@@ -33,9 +33,15 @@ class Verifier(Protocol):
 
 
 class GuardVerifier:
-    """The lexical guard, where the category enables it; identical prompts always pass."""
+    """The lexical guard, where the category enables it, after the literal parts (code,
+    quoted strings, indentation, notation) were found equal; identical prompts always pass.
+
+    "Identical" means as written (surrounding whitespace aside), not equal exact keys: the
+    exact key folds the case of plain prose, and "Apple" is not always "apple"."""
 
     def veto(self, candidate: Candidate, policy: CategoryPolicy) -> str | None:
-        if not policy.guard or candidate.asked_normalized == candidate.stored_normalized:
+        if not policy.guard or candidate.asked.strip() == candidate.stored.strip():
             return None
+        if literals.differ(candidate.asked, candidate.stored):
+            return "literal"  # code, quoted strings, indentation or notation differ
         return guard.check(candidate.asked, candidate.stored)

@@ -17,13 +17,13 @@ per entry with its dicts cost 400. :class:`Entry` is a view made when asked for.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
 from litellm_semcache.engine.expiry import ExpiryHeap
 from litellm_semcache.engine.id_table import EMPTY, IdTable, pack
-from litellm_semcache.engine.recency import RecencyLists
+from litellm_semcache.engine.recency import NONE, RecencyLists
 from litellm_semcache.engine.slots import SLOT_BITS, SLOT_MASK, Entry, Slots
 from litellm_semcache.index.base import IndexFactory, IndexParams, VectorIndex
 from litellm_semcache.store.document import Document
@@ -180,6 +180,23 @@ class Catalogue:
                     break
                 victims.append(victim)
         return victims
+
+    def evict_from_fullest(self, quotas: Mapping[str, int], keep: str) -> Entry | None:
+        """Forget the least recently used entry of the category fullest relative to its quota
+        (``keep`` excepted: the entry being written); None when nothing else is held. The
+        store's size limit evicts this way: categories far into their quota give way first."""
+        with self.lock:
+            order = sorted(((self._recency.count(code) / max(quotas.get(name, 1), 1), code)
+                            for name, code in self.slots.category_codes.items()
+                            if self._recency.count(code)), reverse=True)
+            for _, code in order:
+                slot = self._recency.oldest(code)
+                while slot != NONE:
+                    victim = self.slots.view(slot)
+                    if victim is not None and victim.id != keep and self.forget(victim):
+                        return victim
+                    slot = int(self._recency.next[slot])
+            return None
 
     def retire(self, entry_id: str, version: float, category: str | None = None) -> bool:
         """Forget an entry removed from a shared store, unless this replica holds a newer

@@ -28,10 +28,11 @@ from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.pending import PendingMiss, PendingMisses
 from litellm_semcache.engine.removal import Remover
 from litellm_semcache.engine.writer import ttl_to_store
-from litellm_semcache.errors import InvalidRequest, StoreError
+from litellm_semcache.errors import CorruptDocument, InvalidRequest, StoreError
 from litellm_semcache.load.base import Effective, Load
 from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.store.base import DocumentStore
+from litellm_semcache.store.document import PROMPT_SOURCES
 
 Step = Callable[["LookupContext"], "Decision | None"]
 
@@ -61,7 +62,9 @@ class LookupContext:
                             if served and self.policy else None),
             "model_group": self.view.model_group, "deployment": self.view.deployment,
             "request_key": self.view.exact_key, "load_state": served.state if served else None,
-            "load_score": served.score if served else None, **fields}
+            "load_score": served.score if served else None,
+            "shared_candidate": outcome is Outcome.MISS and self.policy is not None
+            and self.policy.shared, **fields}
         return Decision(outcome, reason, **values)  # type: ignore[arg-type]
 
 
@@ -130,7 +133,11 @@ class LookupPipeline:
         return None
 
     def _exact(self, ctx: LookupContext) -> Decision | None:
-        """Serve an identical prompt without embedding it, when its category allows."""
+        """Serve an identical prompt without embedding it, under the checks of the semantic
+        path: the entry's category must be the request's, and its scope the one that category
+        gives the request. A request the cheap steps could not categorise only takes an entry
+        whose category came from the prompt itself (rules, centroid), which the embedding would
+        give this prompt too; never one a client labelled (that could be any category)."""
         view = ctx.view
         entry = self._catalogue.get(view.exact_key) or self._catalogue.get(view.entry_id(shared=True))
         if entry is None or (ctx.category is not None and entry.category != ctx.category):
@@ -140,7 +147,8 @@ class LookupPipeline:
             return None
         exact = LookupContext(view, ctx.started)
         self._settle(exact, entry.category, "exact")
-        decision = self._verify(exact, entry, similarity=1.0)
+        decision = self._verify(exact, entry, similarity=1.0,
+                                prompt_category_only=ctx.category is None)
         return decision if decision.outcome is not Outcome.MISS else None
 
     # ------------------------------------------------------------------ embedded steps
@@ -166,7 +174,8 @@ class LookupPipeline:
 
     # ------------------------------------------------------------------ verification
 
-    def _verify(self, ctx: LookupContext, entry: Entry | None, similarity: float) -> Decision:
+    def _verify(self, ctx: LookupContext, entry: Entry | None, similarity: float,
+                prompt_category_only: bool = False) -> Decision:
         """Check the candidate against the clock, the document store and the verifier."""
         assert ctx.policy is not None and ctx.served is not None
         view, policy, now = ctx.view, ctx.policy, self._clock()
@@ -180,11 +189,16 @@ class LookupPipeline:
             return ctx.decide(Outcome.MISS, Reason.EXPIRED, similarity=similarity)
         try:
             document = self._store.get(entry.id, category=entry.category)
+        except CorruptDocument as exc:  # a flipped byte, a truncated file: never served
+            self._remover.drop_corrupt(entry, str(exc))
+            return ctx.decide(Outcome.MISS, Reason.DOCUMENT_CORRUPT, similarity=similarity)
         except StoreError:  # undecodable or tampered: never served, and dropped like a gone one
             document = None
         if document is None or document.scope != scope or document.expires_at <= now:
             self._remover.drop(entry)  # never serve an index entry without its document
             return ctx.decide(Outcome.MISS, Reason.DOCUMENT_MISSING, similarity=similarity)
+        if prompt_category_only and document.category_source not in PROMPT_SOURCES:
+            return ctx.decide(Outcome.MISS, Reason.NO_CANDIDATE)  # the embedding decides
         candidate = Candidate(view.prompt or "", view.normalized, document.prompt,
                               document.normalized, similarity)
         rule = self._verifier.veto(candidate, policy)

@@ -54,7 +54,8 @@ class Rebuilder:
 
     def __init__(self, catalogue: Catalogue, store: DocumentStore, settings: CacheSettings,
                  embedder_name: str, dim: int, clock: Callable[[], float],
-                 snapshot_dir: Path | None) -> None:
+                 snapshot_dir: Path | None,
+                 on_fault: Callable[[str], None] | None = None) -> None:
         self._catalogue = catalogue
         self._store = store
         self._settings = settings
@@ -63,6 +64,7 @@ class Rebuilder:
         self._clock = clock
         self._snapshot_dir = snapshot_dir
         self._by_hash = {category_hash(name): name for name in settings.categories}
+        self._on_fault = on_fault  # counts a store fault the start survived (by kind)
         self.source = "empty"  # how the last start filled the catalogue (for logs and tests)
 
     # ------------------------------------------------------------------ the three starts
@@ -70,7 +72,8 @@ class Rebuilder:
     def load_snapshot(self) -> dict[str, Any] | None:
         """Load the saved snapshot; returns the change-feed position saved with it."""
         started = time.perf_counter()
-        manifest = load_snapshot(self._catalogue, self._snapshot_dir, self._embedder_name)
+        manifest = load_snapshot(self._catalogue, self._snapshot_dir, self._embedder_name,
+                                 self._on_fault)
         if manifest is None:
             return None
         self.source = "snapshot"

@@ -40,6 +40,10 @@ SNAPSHOT_FORMAT = 2
 MANIFEST = f"manifest.v{SNAPSHOT_FORMAT}.json"
 
 
+class SnapshotCorrupt(Exception):
+    """A snapshot file fails its size or checksum: damaged on disk, never handed to hnswlib."""
+
+
 class SnapshotUnusable(Exception):
     """The saved snapshot cannot be loaded as it is (the start rebuilds instead)."""
 
@@ -89,21 +93,32 @@ def save_snapshot(catalogue: Catalogue, directory: Path | None, embedder_name: s
     return len(graphs)
 
 
-def load_snapshot(catalogue: Catalogue, directory: Path | None, embedder_name: str
-                  ) -> dict[str, Any] | None:
+def load_snapshot(catalogue: Catalogue, directory: Path | None, embedder_name: str,
+                  on_corrupt: Callable[[str], None] | None = None) -> dict[str, Any] | None:
     """Fill ``catalogue`` from the saved snapshot; returns the manifest (None: there is no
-    usable snapshot, and the catalogue is left empty)."""
+    usable snapshot, and the catalogue is left empty). A damaged file is logged loudly and
+    reported to ``on_corrupt``; the caller then rebuilds from the store."""
     if directory is None or not (directory / MANIFEST).is_file():
         return None
     try:
-        manifest = json.loads((directory / MANIFEST).read_text())
-        if manifest.pop("crc32", None) != _text_crc(manifest):
-            raise SnapshotUnusable("the manifest fails its checksum")
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+        except (UnicodeDecodeError, ValueError):
+            raise SnapshotCorrupt("the manifest is not JSON") from None
+        if not isinstance(manifest, dict) or manifest.pop("crc32", None) != _text_crc(manifest):
+            raise SnapshotCorrupt("the manifest fails its checksum")
         if (manifest.get("format") != SNAPSHOT_FORMAT or manifest.get("embedder") != embedder_name
                 or manifest.get("dim") != catalogue.params.dim):
             raise SnapshotUnusable("made by another format or embedding model")
         target = directory / f"snapshot-{manifest['id']}"
         _restore(catalogue, target, manifest)
+    except SnapshotCorrupt as exc:
+        catalogue.reset()
+        log.error("semcache.snapshot_corrupt", problem=str(exc)[:200], path=str(directory),
+                  action="rebuilding the index from the store")
+        if on_corrupt is not None:
+            on_corrupt("snapshot_corrupt")
+        return None
     except Exception as exc:  # noqa: BLE001 - an unusable snapshot means "rebuild"
         catalogue.reset()
         log.warning("semcache.snapshot_ignored", reason=f"{type(exc).__name__}: {exc}"[:200])
@@ -191,9 +206,9 @@ def _check(path: Path, expected: dict[str, Any]) -> None:
     """Refuse a file that is not byte for byte what was saved (hnswlib's loader trusts its
     input and can crash the process on a corrupted graph)."""
     if not path.is_file() or path.stat().st_size != expected["size"]:
-        raise SnapshotUnusable(f"{path.name} is missing or has the wrong size")
+        raise SnapshotCorrupt(f"{path.name} is missing or has the wrong size")
     if _fingerprint(path)["crc32"] != expected["crc32"]:
-        raise SnapshotUnusable(f"{path.name} fails its checksum")
+        raise SnapshotCorrupt(f"{path.name} fails its checksum")
 
 
 def _remove_all_but(directory: Path, keep: str) -> None:

@@ -13,17 +13,10 @@ import openai
 import pytest
 
 from harness import free_port, litellm_proxy
-from litellm_semcache.testing import StandInModel
 from proxy_setup import ROOT, proxy_config
 
 pytestmark = pytest.mark.e2e
 KEY_A, KEY_B = "sk-tenant-a-0123456789", "sk-tenant-b-0123456789"
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with StandInModel() as model:
-        yield model
 
 
 @pytest.fixture(scope="module")

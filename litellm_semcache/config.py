@@ -202,6 +202,10 @@ class CacheSettings(BaseSettings):
     rules: list[Rule] = Field(default_factory=list)
     centroid_min_similarity: float = Field(0.35, ge=0.0, le=1.0)
     centroid_margin: float = Field(0.03, ge=0.0, le=1.0)
+    classifier: str = Field("builtin", pattern="^(builtin|centroids)$",
+                            description="builtin: the shipped head decides the shipped categories "
+                                        "(categories you add use their examples' centroid); "
+                                        "centroids: every category by its examples' centroid")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)

@@ -295,13 +295,28 @@ def test_invalid_cache_controls_bypass_with_a_clear_reason(make_cache):
     (chat("anything at all", metadata={"semcache_category": "legal"}), "legal", "metadata"),
     (chat("anything at all", metadata={"tags": ["team-x", "semcache:medical"]}), "medical", "metadata"),
     (chat("What is the NVDA share price?"), "finance", "rule"),
-    (chat("Why does my Rust borrow checker complain about this loop?"), "code", "centroid"),
-    (chat("What are the side effects of aspirin?"), "medical", "centroid"),
-    (chat("zxqv plorf"), "default", "default"),
+    (chat("Why does my Rust borrow checker complain about this loop?"), "code", "classifier"),
+    (chat("What are the side effects of aspirin?"), "medical", "classifier"),
+    (chat("Write a poem about autumn leaves"), "default", "classifier"),  # fits nothing named
 ])
 def test_categorisation_cheapest_signal_first(make_cache, request_kwargs, category, source):
     decision = make_cache().lookup(request_kwargs)
     assert (decision.category, decision.category_source) == (category, source)
+
+
+def test_a_category_the_policy_adds_is_matched_by_its_examples_before_the_head(make_cache):
+    cache = make_cache(categories={"travel": {"examples": [
+        "Plan a 3-day itinerary for Rome", "What should I pack for a week in Iceland?",
+        "Best time of year to visit Japan", "Cheap ways to get around Barcelona"]}})
+    decision = cache.lookup(chat("Plan a four day trip to Lisbon for me"))
+    assert (decision.category, decision.category_source) == ("travel", "centroid")
+    assert cache.lookup(chat("How do I reverse a list in Python?")).category == "code"
+
+
+def test_classifier_centroids_brings_back_the_example_centroids(make_cache):
+    cache = make_cache(classifier="centroids")
+    decision = cache.lookup(chat("What are the side effects of aspirin?"))
+    assert decision.category_source in ("centroid", "default")
 
 
 def test_unknown_explicit_category_is_reported(make_cache):

@@ -142,7 +142,7 @@ class LookupPipeline:
     def _embed_prompt(self, ctx: LookupContext) -> Decision | None:
         ctx.vector = self._embed(ctx.view.prompt or "")
         if ctx.category is None:
-            category, source = self._categorizer.by_embedding(ctx.vector)
+            category, source = self._categorizer.by_embedding(ctx.vector, ctx.view.prompt or "")
             self._settle(ctx, category, source)
         return None
 

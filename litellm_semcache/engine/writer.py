@@ -108,7 +108,8 @@ class WritePath:
             return pending.category, pending.source
         category, source = self._categorizer.without_embedding(view)
         if category is None:
-            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""))
+            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""),
+                                                               view.prompt or "")
         return category, source
 
     def _ttl(self, policy: CategoryPolicy, view: RequestView, requested: float | None) -> float:

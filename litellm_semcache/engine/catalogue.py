@@ -81,6 +81,23 @@ class Catalogue:
         label, similarity = found
         return self._by_label.get(label), similarity
 
+    def nearest_in_each_category(self, scopes: tuple[str, ...], vector: np.ndarray
+                                 ) -> list[tuple[Entry, float]]:
+        """The closest entry of every category under each of ``scopes``, best first.
+
+        Why every category: the category of a prompt is a guess, and a paraphrase stored under
+        another category's guess is still the same request (the caller applies the stricter of
+        the two policies). Only categories holding a shard for the scope cost a search."""
+        found: list[tuple[Entry, float]] = []
+        for index in list(self.indexes.values()):
+            for scope in scopes:
+                hit = index.nearest(scope, vector)
+                entry = self._by_label.get(hit[0]) if hit is not None else None
+                if entry is not None:  # None: a label removed meanwhile
+                    found.append((entry, hit[1]))  # type: ignore[index]
+        found.sort(key=lambda pair: -pair[1])
+        return found
+
     # ------------------------------------------------------------------ writing
 
     def add(self, document: Document, label: int | None = None) -> Entry:

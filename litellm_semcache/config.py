@@ -53,6 +53,9 @@ class CategoryPolicy(_Strict):
     ttl_cap: int | None = Field(None, ge=0)
     mode: Mode = Mode.ON
     guard: bool = True
+    verifier_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="operating point of the default verifier's score: a "
+                                         "candidate scoring lower is not served (higher = stricter)")
     examples: list[str] = Field(default_factory=list)
     description: str = ""
 

@@ -16,114 +16,35 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from litellm_semcache.classify.lexicon import (
+    ANTONYMS as _ANTONYMS,
+    FILLER,
+    IMPLICIT_NOW as _IMPLICIT_NOW,
+    LEXICON,
+    NEGATING_PREFIXES as _NEGATING_PREFIXES,
+    NEGATIONS,
+    NUMBER_WORDS as _NUMBER_WORDS,
+    ORDINALS as _ORDINALS,
+    POLAR_PREFIXES as _POLAR_PREFIXES,
+    PREFIX_PAIRS as _PREFIX_PAIRS,
+    PRIVATIVE_SUFFIXES as _PRIVATIVE_SUFFIXES,
+    QUANTIFIER_SYNONYMS as _QUANTIFIER_SYNONYMS,
+    QUANTIFIERS,
+    TEMPORAL,
+    TEMPORAL_SYNONYMS as _TEMPORAL_SYNONYMS,
+    UNIT_NAMES as _UNIT_NAMES,
+    UNITS,
+)
+
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+#]*(?:['’][A-Za-z]+)?(?:[.\-/][A-Za-z0-9_+#]+)*")
 _NUMBER = re.compile(r"(?<![A-Za-z])[-+]?\d+(?:[.,:/]\d+)*%?")
 _QUOTED = re.compile(r"`([^`]+)`|\"([^\"]+)\"|(?<![A-Za-z])'([^'\n]+?)'(?![A-Za-z])")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*)([A-Za-z][\w'’]*)")
 
-NEGATIONS = frozenset(
-    "not no never without none nobody nothing neither nor cannot cant dont doesnt didnt isnt "
-    "arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt "
-    "unable avoid prevent".split()
-)
-_ANTONYM_PAIRS = """
-on off open close open closed opened closed enable disable enabled disabled start stop start end
-begin end increase decrease increasing decreasing raise lower add remove added removed before after
-above below max min maximum minimum more less more fewer most least higher lower highest lowest
-greater less greater smaller larger smaller largest smallest bigger smaller biggest smallest big small
-long short longest shortest longer shorter fast slow faster slower fastest slowest best worst better worse
-buy sell buying selling bought sold up down upload download import export input output true false
-yes no allow deny allow block allowed blocked accept reject include exclude inner outer left right
-first last ascending descending asc desc push pull read write win lose won lost pros cons
-advantages disadvantages hot cold positive negative success failure succeed fail public private
-internal external local remote client server frontend backend old new oldest newest older newer
-earliest latest past future sync async synchronous asynchronous send receive encode decode
-serialize deserialize connect disconnect plus minus add subtract multiply divide male female
-men women man woman north south east west morning evening day night summer winter cheap expensive
-cheapest most safe unsafe lowercase uppercase horizontal vertical row column rows columns create delete
-create drop insert delete show hide visible hidden light dark online offline forward backward inbound
-outbound ingress egress debit credit borrow lend over under overweight underweight inside outside
-internal external maximize minimize maximise minimise import export entry exit arrival departure
-profit loss gain loss bullish bearish long short rise fall rising falling import export
-good bad key value get post stack queue push pop prefix suffix head tail mean median union
-intersection local global absolute relative encrypt decrypt width height lend borrow
-happy sad happy unhappy love hate like dislike easy hard easy difficult simple complex
-strong weak rich poor young old alive dead healthy sick early late full empty clean dirty
-loud quiet tall short thick thin wet dry heavy light husband wife mother father brother sister
-son daughter boy girl always never friend enemy pass fail agree disagree
-""".split()
-_PREFIX_PAIRS = (("hyper", "hypo"), ("over", "under"), ("pre", "post"), ("inter", "intra"),
-                 ("micro", "macro"), ("max", "min"), ("up", "down"), ("in", "out"))
-_PRIVATIVE_SUFFIXES = ("free", "less")
-_NEGATING_PREFIXES = ("un", "dis", "in", "im", "il", "ir", "non", "de", "anti", "mis")
-_NUMBER_WORDS = {
-    word: str(value) for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split())
-} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
-     "million": "1000000", "billion": "1000000000", "half": "0.5", "quarter": "0.25",
-     "double": "x2", "twice": "x2", "triple": "x3", "once": "x1"}
-_ORDINALS = {word: f"{value}th" for value, word in enumerate(
-    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth".split())}
-TEMPORAL = frozenset(
-    "today tomorrow yesterday tonight now currently current presently recent recently latest next "
-    "previous last ago upcoming annual annually monthly weekly daily hourly quarterly january "
-    "february march april june july august september october november december monday tuesday "
-    "wednesday thursday friday saturday sunday q1 q2 q3 q4 h1 h2 ytd".split()
-)
-_IMPLICIT_NOW = frozenset({"now"})
-_TEMPORAL_SYNONYMS = {"current": "now", "currently": "now", "presently": "now", "today": "now",
-                      "recently": "recent", "latest": "recent"}
-UNITS = frozenset(
-    "usd eur gbp jpy cny inr chf cad aud btc eth dollar dollars euro euros pound pounds yen yuan "
-    "rupee rupees km kilometers kilometres mile miles meter meters metre metres feet foot inch "
-    "inches cm mm kg kilogram kilograms lb lbs gram grams ounce ounces celsius fahrenheit kelvin "
-    "liter liters litre litres gallon gallons mph kmh bytes kb mb gb tb kib mib gib ms seconds "
-    "minutes hours days weeks months years percent bps".split()
-)
-QUANTIFIERS = frozenset(
-    "all every each some any only single both entire whole many few several most none "
-    "always sometimes often rarely usually per".split()
-)
-_QUANTIFIER_SYNONYMS = {"every": "all", "each": "all", "entire": "all", "whole": "all"}
-# Lower-case names that still decide the answer (languages, platforms, natural languages).
-LEXICON = frozenset(
-    "python java javascript typescript golang go rust ruby php perl kotlin swift scala haskell "
-    "c c++ c# cpp csharp fortran cobol lua r matlab julia dart elixir erlang clojure bash zsh "
-    "powershell sql mysql postgres postgresql sqlite mongodb redis kafka spark hadoop pandas numpy "
-    "react vue angular svelte django flask fastapi rails spring node nodejs deno express nextjs "
-    "linux windows macos ios android ubuntu debian fedora centos docker kubernetes k8s terraform "
-    "aws azure gcp git svn html css json yaml xml csv toml tensorflow pytorch keras "
-    "english french german spanish italian portuguese chinese japanese korean russian arabic "
-    "hindi dutch swedish polish turkish greek hebrew latin".split()
-)
-FILLER = frozenset(
-    "a an the please kindly can could would will should you me my i we us our your to of in "
-    "on for with about is are was were be been do does did how what which who whom whose why "
-    "when where tell explain show help give know want need like way ways thing things something "
-    "quick quickly simple simply easy easily exactly actually really basically briefly example "
-    "examples question hey hi hello thanks thank ok okay it its this that these those there here "
-    "and or but so if then than as at by from into onto it's what's how's whats hows im i'm get "
-    "got make use using used find out some any just also very much many mean means meaning "
-    "difference between describe definition define best good proper correct recommended preferred "
-    "common standard have has had doing done whether am be been being item items stuff "
-    "piece running called named possible able".split()
-) - NEGATIONS - QUANTIFIERS
-
-
-def _build_antonyms() -> dict[str, frozenset[str]]:
-    table: dict[str, set[str]] = {}
-    for left, right in zip(_ANTONYM_PAIRS[::2], _ANTONYM_PAIRS[1::2]):
-        table.setdefault(left, set()).add(right)
-        table.setdefault(right, set()).add(left)
-    return {word: frozenset(others) for word, others in table.items()}
-
-
-_ANTONYMS = _build_antonyms()
 
 
 @dataclass(frozen=True)
-class _Profile:
+class Profile:
     words: tuple[str, ...]  # lower-case tokens, in order
     stems: frozenset[str]
     content: tuple[str, ...]  # stems of non-filler words, in order
@@ -135,13 +56,15 @@ class _Profile:
     units: frozenset[str]
     quantifiers: frozenset[str]
     text: str  # folded words joined by spaces, for multi-word quoted entities
+    joined: frozenset[str]  # letters and digits of 1-3 neighbouring words run together
+    operators: tuple[str, ...]
 
 
 def check(query: str, candidate: str) -> str | None:
     """Return why ``candidate`` must not answer ``query`` (a short reason), or None if it may."""
     if query == candidate:
         return None
-    q, c = _profile(query), _profile(candidate)
+    q, c = profile(query), profile(candidate)
     for rule in _RULES:
         reason = rule(q, c)
         if reason:
@@ -149,25 +72,60 @@ def check(query: str, candidate: str) -> str | None:
     return None
 
 
-def _parts_present(entity: str, profile: _Profile) -> bool:
+def _parts_present(entity: str, profile: Profile) -> bool:
     """"if/else" matches "if else", "os.path" matches "os path": the same words, split."""
     parts = [part for part in re.split(r"[/._\-]", entity) if part]
     return len(parts) > 1 and all(part in profile.words or part in profile.stems for part in parts)
 
 
-def _negation(q: _Profile, c: _Profile) -> str | None:
+def _negation(q: Profile, c: Profile) -> str | None:
     return "negation" if q.negations != c.negations else None
 
 
-def _antonym(q: _Profile, c: _Profile) -> str | None:
+def _antonym(q: Profile, c: Profile) -> str | None:
     only_q, only_c = q.stems - c.stems, c.stems - q.stems
+    bases_c = {other: _bases(other) for other in only_c}
+    every_base_c = frozenset().union(*bases_c.values()) if bases_c else frozenset()
     for word in only_q:
-        if _ANTONYMS.get(word, frozenset()) & only_c:
-            return "antonym"
-        for other in only_c:
-            if _prefix_opposites(word, other):
+        bases = _bases(word)
+        if any(_ANTONYMS.get(base, frozenset()) & every_base_c for base in bases):
+            return "antonym"  # also across inflections: increase / decreasing, rise / fell
+        for other, others in bases_c.items():
+            if any(_prefix_opposites(x, y) for x in bases for y in others):
                 return "antonym"
     return None
+
+
+def _bases(word: str) -> frozenset[str]:
+    """The word and the base forms its ending may hide: decreasing -> decrease, stopped ->
+    stop, bigger -> big, losses -> loss, fell -> fall."""
+    forms = {word, _IRREGULAR.get(word, word)}
+    for ending in ("ing", "ed", "er", "est", "es", "ly", "ion", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            root = word[:-len(ending)]
+            forms.update((root, root + "e"))
+            if len(root) > 3 and root[-1] == root[-2]:
+                forms.add(root[:-1])  # stopped -> stop, bigger -> big
+            if root.endswith("i"):
+                forms.add(root[:-1] + "y")  # easier -> easy
+    return frozenset(forms)
+
+
+_IRREGULAR = {"fell": "fall", "fallen": "fall", "rose": "rise", "risen": "rise", "won": "win",
+              "lost": "lose", "sold": "sell", "bought": "buy", "woke": "wake", "slept": "sleep",
+              "went": "go", "came": "come", "left": "leave", "grew": "grow", "shrank": "shrink",
+              "froze": "freeze", "began": "begin", "sent": "send", "held": "hold", "worse": "bad",
+              "better": "good", "less": "little", "more": "much"}
+
+
+def opposites(a: str, b: str) -> bool:
+    """``a`` and ``b`` are antonyms or prefix opposites (install / uninstall, hyper- / hypo-)."""
+    return bool(_ANTONYMS.get(a, frozenset()) & {b}) or _prefix_opposites(a, b)
+
+
+def same_base(a: str, b: str) -> bool:
+    """Two inflections of one word (feel / feeling, construct / constructed)."""
+    return bool(_bases(a) & _bases(b))
 
 
 def _prefix_opposites(a: str, b: str) -> bool:
@@ -179,7 +137,20 @@ def _prefix_opposites(a: str, b: str) -> bool:
             if x.startswith(left) and y.startswith(right) and x[len(left):] == y[len(right):] \
                     and len(x) - len(left) >= 3:
                 return True
-    return _suffix_opposites(a, b) or _suffix_opposites(b, a)
+    return _suffix_opposites(a, b) or _suffix_opposites(b, a) or _polar_prefixes(a, b)
+
+
+def _polar_prefixes(a: str, b: str) -> bool:
+    """Two words that share a long stem and differ only in flipping prefixes: encrypt /
+    decrypt, include / exclude, increase / decrease, dehydration / overhydration."""
+    shared = 0
+    while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
+        shared += 1
+    head_a, head_b = a[:len(a) - shared], b[:len(b) - shared]
+    if head_a == head_b or shared < 5 or (head_a and head_a not in _POLAR_PREFIXES) \
+            or (head_b and head_b not in _POLAR_PREFIXES):
+        return False
+    return bool(head_a and head_b) or shared >= 3
 
 
 def _suffix_opposites(a: str, b: str) -> bool:
@@ -193,13 +164,13 @@ def _suffix_opposites(a: str, b: str) -> bool:
     return False
 
 
-def _numbers(q: _Profile, c: _Profile) -> str | None:
+def _numbers(q: Profile, c: Profile) -> str | None:
     if sorted(q.numbers) != sorted(c.numbers):
         return "number"
     return None
 
 
-def _temporal_and_units(q: _Profile, c: _Profile) -> str | None:
+def _temporal_and_units(q: Profile, c: Profile) -> str | None:
     if q.temporal != c.temporal and (q.temporal and c.temporal or
                                      (q.temporal | c.temporal) - _IMPLICIT_NOW):
         return "date"  # an unqualified question is about now: "today" vs nothing is no change
@@ -208,19 +179,33 @@ def _temporal_and_units(q: _Profile, c: _Profile) -> str | None:
     return None
 
 
-def _entities(q: _Profile, c: _Profile) -> str | None:
+def _entities(q: Profile, c: Profile) -> str | None:
     for mine, theirs in ((q, c), (c, q)):
         for entity in mine.entities:
             if " " in entity:
-                if f" {entity} " not in f" {theirs.text} ":
+                if squash(entity) not in "".join(sorted(theirs.joined, key=len)[-1:]) and \
+                        squash(entity) not in squash(theirs.text):
                     return "entity"
             elif entity not in theirs.stems and entity not in theirs.words \
-                    and not _parts_present(entity, theirs):
+                    and not _parts_present(entity, theirs) and not _run_together(entity, mine, theirs):
                 return "entity"
     return None
 
 
-def _order(q: _Profile, c: _Profile) -> str | None:
+def squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _run_together(entity: str, mine: Profile, theirs: Profile) -> bool:
+    """The same name spaced or punctuated otherwise: "VS Code" / "vscode", "3x + 7" / "3x+7"."""
+    squashed = squash(entity)
+    if squashed and squashed in theirs.joined:
+        return True
+    return any(squashed and squashed in joined and joined in theirs.joined
+               for joined in mine.joined)
+
+
+def _order(q: Profile, c: Profile) -> str | None:
     shared = [e for e in dict.fromkeys(q.entities + q.numbers) if e in c.entities + c.numbers]
     theirs = [e for e in dict.fromkeys(c.entities + c.numbers) if e in shared]
     if len(shared) >= 2 and shared != theirs:
@@ -252,7 +237,7 @@ def _one_block_moved(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return False
 
 
-def _scope(q: _Profile, c: _Profile) -> str | None:
+def _scope(q: Profile, c: Profile) -> str | None:
     if q.quantifiers != c.quantifiers:
         return "quantifier"
     mine, theirs = set(q.content), set(c.content)
@@ -272,23 +257,39 @@ def _qualifier_inserted(longer: tuple[str, ...], shared: set[str]) -> bool:
     return any(word not in shared for word in longer[positions[0]:positions[-1] + 1])
 
 
-_RULES = (_negation, _antonym, _numbers, _temporal_and_units, _entities, _order, _scope)
+def _operators(q: Profile, c: Profile) -> str | None:
+    """``=`` / ``==`` / ``===``, ``<`` / ``<=``, ``&&`` / ``||``: in code the operator is the
+    question."""
+    return "operator" if sorted(q.operators) != sorted(c.operators) else None
+
+
+_RULES = (_negation, _antonym, _numbers, _temporal_and_units, _entities, _operators, _order,
+          _scope)
+_OPERATOR = re.compile(r"[!<>=]?={1,2}|&&|\|\||=>|->|<<|>>")
 
 
 _PERCENT_WORD = re.compile(r"(\d)\s*(?:percent|per cent)\b", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow (many|much)\b", re.IGNORECASE)
+# Courtesy that carries no request ("many thanks", "quick one"), and "401(k)" written "401k".
+_COURTESY = re.compile(r"\b(?:many thanks|thanks a lot|thank you(?: so much| very much)?|"
+                       r"thanks (?:in advance|for (?:the|your) (?:help|ideas|answer|time))|"
+                       r"i'd (?:really )?appreciate (?:your|some) (?:opinion|help|advice)|"
+                       r"quick (?:one|question)|one quick question|sorry to bother you)\b",
+                       re.IGNORECASE)
+_PARENTHESISED_LETTER = re.compile(r"(\d)\(([A-Za-z])\)")
 
 
 @lru_cache(maxsize=4096)
-def _profile(text: str) -> _Profile:
+def profile(text: str) -> Profile:
     # "15 percent" is "15%"; "how many" asks for a count rather than quantifying anything.
     text = _HOW_MANY.sub("how", _PERCENT_WORD.sub(r"\1%", text))
+    text = _PARENTHESISED_LETTER.sub(r"\1\2", _COURTESY.sub(" ", text))
     raw_words = _WORD.findall(text)
     words = tuple(_fold(w) for w in raw_words)
     stems = tuple(_stem(w) for w in words)
     numbers = tuple(_canonical_number(n) for n in _NUMBER.findall(text)) + tuple(
         _NUMBER_WORDS.get(w) or _ORDINALS[w] for w in words if w in _NUMBER_WORDS or w in _ORDINALS)
-    return _Profile(
+    return Profile(
         words=words,
         stems=frozenset(stems),
         content=tuple(s for w, s in zip(words, stems)
@@ -299,10 +300,18 @@ def _profile(text: str) -> _Profile:
         entities=_entities_of(text, raw_words),
         roles=_roles(words, stems),
         temporal=frozenset(_TEMPORAL_SYNONYMS.get(w, w) for w in words if w in TEMPORAL),
-        units=frozenset(_stem(w) for w in words if w in UNITS),
+        units=frozenset(_UNIT_NAMES.get(_stem(w), _stem(w)) for w in words if w in UNITS),
         quantifiers=frozenset(_QUANTIFIER_SYNONYMS.get(w, w) for w in words if w in QUANTIFIERS),
         text=" ".join(words),
+        joined=_neighbours_joined(words),
+        operators=tuple(_OPERATOR.findall(text)),
     )
+
+
+def _neighbours_joined(words: tuple[str, ...]) -> frozenset[str]:
+    squashed = [squash(word) for word in words]
+    return frozenset("".join(squashed[i:i + n]) for n in (1, 2, 3)
+                     for i in range(len(squashed) - n + 1))
 
 
 _ROLE_WORDS = frozenset("from into than vs versus onto against".split())
@@ -345,7 +354,8 @@ def _entities_of(text: str, raw_words: list[str]) -> tuple[str, ...]:
             or (any(ch.isdigit() for ch in word) and any(ch.isalpha() for ch in word))
             or folded in LEXICON
         )
-        if looks_named and folded not in FILLER and folded not in NEGATIONS:
+        shouted = len(word) >= 2 and word.isupper() and word.isalpha()  # US, IT: names
+        if looks_named and (folded not in FILLER or shouted) and folded not in NEGATIONS:
             found.append(_stem(folded))
     for match in _QUOTED.finditer(text):
         quoted = next(group for group in match.groups() if group)

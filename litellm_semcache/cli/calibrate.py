@@ -33,6 +33,8 @@ def calibrate(args: argparse.Namespace) -> int:
     print("categories:")
     for category, row in proposals.items():
         print(f"  {category}:\n    similarity_threshold: {row['threshold']:.3f}")
+        if not args.no_guard:
+            print(f"    verifier_threshold: {row['verifier_threshold']:.2f}")
     if any(row["same_pairs"] + row["different_pairs"] < 20 for row in proposals.values()):
         print("note: fewer than 20 pairs in some categories; treat those proposals as rough")
     return 0

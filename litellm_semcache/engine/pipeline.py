@@ -189,6 +189,7 @@ class LookupPipeline:
             "similarity_threshold": max(asked.similarity_threshold, stored.similarity_threshold),
             "guard": asked.guard or stored.guard, "shared": asked.shared and stored.shared,
             "sensitive": asked.sensitive or stored.sensitive,
+            "verifier_threshold": max(asked.verifier_threshold, stored.verifier_threshold),
             "mode": Mode.SHADOW if shadow else Mode.ON})
         stricter = served if served.threshold >= theirs.threshold else theirs
         return replace(ctx, policy=policy, served=replace(stricter, ttl_seconds=served.ttl_seconds))

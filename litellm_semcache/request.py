@@ -1,7 +1,8 @@
 """What the cache sees of a request: the text to embed and the exact scope it may hit in.
 
 Only the last user turn is embedded. Everything else that changes the answer (model, system
-prompt, earlier turns, tools, sampling parameters, tenant, namespace) is hashed into ``scope``;
+prompt, earlier turns, tools, sampling parameters, tenant, namespace) is hashed into ``scope``
+(earlier turns in the normalised form of :mod:`litellm_semcache.conversation`);
 a hit requires the same scope, so tenant isolation is a partition of the key space rather than a
 filter that a code path could forget to apply.
 """
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from litellm_semcache.conversation import history_key
 from litellm_semcache.errors import InvalidRequest
 
 # Request parameters that change the answer. LiteLLM's own cache key covers these too (and is
@@ -86,12 +88,13 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
     prompt, context, bypass = _split_messages(messages, kwargs.get("prompt"))
     tenant = _digest(*(str(metadata.get(name) or "") for name in TENANT_FIELDS))
     params = upstream_key if upstream_key is not None else _params_fingerprint(kwargs)
-    scope = _digest(tenant, controls.namespace or "", params, _canonical(context))
+    history = history_key(context)
+    scope = _digest(tenant, controls.namespace or "", params, history)
     model_group = _str_or_none(metadata.get("model_group")) or _str_or_none(kwargs.get("model"))
     # LiteLLM's key carries the tenant, so a shared scope is built from the request itself
     # (LiteLLM's sync path hides the parameters from the backend: shared categories then miss).
     shared_scope = _digest("shared", controls.namespace or "",
-                           _params_fingerprint({**kwargs, "model": model_group}), _canonical(context))
+                           _params_fingerprint({**kwargs, "model": model_group}), history)
     normalized = normalize(prompt) if prompt else ""
     return RequestView(
         prompt=prompt or None,

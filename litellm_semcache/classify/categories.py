@@ -16,6 +16,7 @@ import fnmatch
 import re
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,7 +24,9 @@ from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings, Rule
 from litellm_semcache.classify.head import CategoryHead
 from litellm_semcache.embedding.base import Embedder
 from litellm_semcache.errors import InvalidRequest
-from litellm_semcache.request import RequestView
+
+if TYPE_CHECKING:  # request.py reads the lexicon through conversation.py
+    from litellm_semcache.request import RequestView
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,21 @@
 
 Earlier turns used to be hashed verbatim into the request scope, so the same conversation
 with a greeting in front, an assistant reply worded otherwise or a comma moved never shared an
-answer (0% reuse of equivalent conversations). The scope now holds a *normalised* history:
+answer (0% reuse of equivalent conversations). Now the history is split in two:
 
-- system messages, tool calls and tool results, and any non-text content: exactly as sent;
-- user turns: lower-cased, punctuation and spacing dropped, one spelling per regional variant;
-  small-talk turns (greetings, "hope your day is going well") and the assistant's reply to
-  them are left out: they never change what the last turn asks;
-- assistant turns: only what they name (names, quoted text, numbers), in order of first
-  appearance: "That's a lot of DOM nodes; virtualise the list" and "Rendering that many DOM
-  nodes is slow, list virtualisation fixes it" agree, two different lists of suggestions that
-  a later "tell me more about the second one" refers to do not.
-
-A history that changes what the last turn refers to (another component, another constraint, a
-correction) changes a user turn or a name, hence the scope: such conversations never share an
-entry. Reworded user turns do not match either (deliberately: cheap and exact, no embedding).
+- into the exact scope (:func:`history_key`): system messages, tool calls and results, any
+  non-text content, exactly as sent; and of assistant turns only what they name (names, quoted
+  text, numbers), in order of first appearance: "That's a lot of DOM nodes; virtualise the
+  list" and "Rendering that many DOM nodes is slow, list virtualisation fixes it" agree, two
+  different lists of suggestions that a later "tell me more about the second one" refers to do
+  not;
+- verified like a prompt (:func:`user_turns`): the user's earlier turns, without small talk
+  (greetings, "hope your day is going well") and the assistant's reply to it. The request is
+  embedded as its user turns together, so a conversation finds the stored one it continues;
+  the verifier then requires the same turns once normalised (:func:`normalised`), or a
+  conversation at least ``HISTORY_MIN_SIMILARITY`` close whose turns the lexical guard finds
+  no answer-changing difference in (another component, another constraint, a correction: a
+  name, a number, a negation).
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from litellm_semcache.classify.guard import profile
 from litellm_semcache.classify.spelling import canonical
 from litellm_semcache.classify.spelling import words as spelled_words
 from litellm_semcache.classify.lexicon import COURTESY, FILLER
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
+_NAME = re.compile(r"\d+(?:[.,]\d+)*|(?<=[a-z,;] )[A-Z][A-Za-z0-9]+|`[^`]+`|\"[^\"]+\"")
 _STRETCHED = re.compile(r"(\w)\1{2,}")  # "heyyy" -> "hey"
 _SMALL_TALK = frozenset(
     "good morning afternoon evening night day days hope hoping going well great fine nice how "
@@ -42,9 +43,21 @@ _SMALL_TALK = frozenset(
 _SMALL_TALK_MAX_WORDS = 20
 
 
+def user_turns(history: list[Any]) -> tuple[str, ...]:
+    """The user's earlier text turns that are not small talk, as sent."""
+    return tuple(message["content"] for message in history
+                 if isinstance(message, Mapping) and message.get("role") == "user"
+                 and isinstance(message.get("content"), str)
+                 and set(message) <= {"role", "content", "name"}
+                 and not is_small_talk(message["content"]))
+
+
 def history_key(history: list[Any]) -> str:
-    """Canonical text of the turns before the last one (what the scope hashes)."""
+    """Canonical text of what the scope hashes of the turns before the last one (everything
+    but the user's text turns, which :func:`user_turns` lists for the verifier): exact
+    non-text turns, and the names the assistant's text turns mention, in order, once each."""
     kept: list[Any] = []
+    named: list[str] = []
     skip_reply = False
     for message in history:
         if not isinstance(message, Mapping):
@@ -54,17 +67,15 @@ def history_key(history: list[Any]) -> str:
         plain = isinstance(content, str) and set(message) <= {"role", "content", "name"}
         if role == "user" and plain:
             skip_reply = is_small_talk(content)
-            if not skip_reply:
-                kept.append(["user", normalised(content)])
             continue
         if role == "assistant" and plain:
             if not skip_reply:
-                kept.append(["assistant", names_in(content)])
+                named.extend(names_in(content))
             skip_reply = False
             continue
         skip_reply = False
         kept.append(_exact(message))
-    return json.dumps(kept, separators=(",", ":"))
+    return json.dumps([kept, list(dict.fromkeys(named))], separators=(",", ":"))
 
 
 def normalised(text: str) -> str:
@@ -73,8 +84,10 @@ def normalised(text: str) -> str:
 
 
 def names_in(text: str) -> list[str]:
-    found = profile(text)
-    return list(dict.fromkeys(found.entities + found.numbers))
+    """Digits, quoted text and capitalised words inside a sentence: what an answer names
+    (a word list of the guard would also keep "GROUP BY" or "once", which wording varies)."""
+    found = [match.group(0).lower() for match in _NAME.finditer(text)]
+    return [name for name in found if name not in FILLER]
 
 
 def is_small_talk(text: str) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from litellm_semcache.conversation import history_key
+from litellm_semcache.conversation import history_key, normalised, user_turns
 from litellm_semcache.errors import InvalidRequest
 
 # Request parameters that change the answer. LiteLLM's own cache key covers these too (and is
@@ -62,17 +62,26 @@ class RequestView:
     explicit_category: str | None
     controls: CacheControls = field(default_factory=CacheControls)
     bypass_reason: str | None = None
+    history: tuple[str, ...] = ()  # the user's earlier turns (no small talk), verified
+    history_normalized: str = ""
 
     @property
     def exact_key(self) -> str:
-        """Key of the exact fast path and the document id: scope + normalised prompt."""
-        return _digest(self.scope, self.normalized)
+        """Key of the exact fast path and the document id: scope + normalised history and
+        prompt."""
+        return _digest(self.scope, self.history_normalized, self.normalized)
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded: the prompt, after the user's earlier turns when there are some
+        (so that a conversation finds the stored conversation it continues)."""
+        return "\n".join((*self.history, self.prompt or ""))
 
     def scope_for(self, shared: bool) -> str:
         return self.shared_scope if shared else self.scope
 
     def entry_id(self, shared: bool) -> str:
-        return _digest(self.scope_for(shared), self.normalized)
+        return _digest(self.scope_for(shared), self.history_normalized, self.normalized)
 
 
 def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) -> RequestView:
@@ -96,6 +105,7 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
     shared_scope = _digest("shared", controls.namespace or "",
                            _params_fingerprint({**kwargs, "model": model_group}), history)
     normalized = normalize(prompt) if prompt else ""
+    earlier = user_turns(context)
     return RequestView(
         prompt=prompt or None,
         normalized=normalized,
@@ -108,6 +118,8 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
         explicit_category=_explicit_category(metadata, kwargs),
         controls=controls,
         bypass_reason=bypass if not prompt else None,
+        history=earlier,
+        history_normalized="\n".join(normalised(turn) for turn in earlier),
     )
 
 

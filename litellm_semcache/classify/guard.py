@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from litellm_semcache.classify.inflection import bases, lemmas
 from litellm_semcache.classify.lexicon import (
     ANTONYMS as _ANTONYMS,
     FILLER,
@@ -84,48 +85,21 @@ def _negation(q: Profile, c: Profile) -> str | None:
 
 def _antonym(q: Profile, c: Profile) -> str | None:
     only_q, only_c = q.stems - c.stems, c.stems - q.stems
-    bases_c = {other: _bases(other) for other in only_c}
+    bases_c = {other: bases(other) for other in only_c}
     every_base_c = frozenset().union(*bases_c.values()) if bases_c else frozenset()
     for word in only_q:
-        bases = _bases(word)
-        if any(_ANTONYMS.get(base, frozenset()) & every_base_c for base in bases):
+        forms = bases(word)
+        if any(_ANTONYMS.get(base, frozenset()) & every_base_c for base in forms):
             return "antonym"  # also across inflections: increase / decreasing, rise / fell
         for other, others in bases_c.items():
-            if any(_prefix_opposites(x, y) for x in bases for y in others):
+            if any(_prefix_opposites(x, y) for x in forms for y in others):
                 return "antonym"
     return None
-
-
-def _bases(word: str) -> frozenset[str]:
-    """The word and the base forms its ending may hide: decreasing -> decrease, stopped ->
-    stop, bigger -> big, losses -> loss, fell -> fall."""
-    forms = {word, _IRREGULAR.get(word, word)}
-    for ending in ("ing", "ed", "er", "est", "es", "ly", "ion", "s"):
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            root = word[:-len(ending)]
-            forms.update((root, root + "e"))
-            if len(root) > 3 and root[-1] == root[-2]:
-                forms.add(root[:-1])  # stopped -> stop, bigger -> big
-            if root.endswith("i"):
-                forms.add(root[:-1] + "y")  # easier -> easy
-    return frozenset(forms)
-
-
-_IRREGULAR = {"fell": "fall", "fallen": "fall", "rose": "rise", "risen": "rise", "won": "win",
-              "lost": "lose", "sold": "sell", "bought": "buy", "woke": "wake", "slept": "sleep",
-              "went": "go", "came": "come", "left": "leave", "grew": "grow", "shrank": "shrink",
-              "froze": "freeze", "began": "begin", "sent": "send", "held": "hold", "worse": "bad",
-              "better": "good", "less": "little", "more": "much"}
 
 
 def opposites(a: str, b: str) -> bool:
     """``a`` and ``b`` are antonyms or prefix opposites (install / uninstall, hyper- / hypo-)."""
     return bool(_ANTONYMS.get(a, frozenset()) & {b}) or _prefix_opposites(a, b)
-
-
-def same_base(a: str, b: str) -> bool:
-    """Two inflections of one word (feel / feeling, construct / constructed)."""
-    return bool(_bases(a) & _bases(b))
 
 
 def _prefix_opposites(a: str, b: str) -> bool:
@@ -216,8 +190,9 @@ def _order(q: Profile, c: Profile) -> str | None:
         if theirs and objects[0] not in theirs and theirs[0] not in objects \
                 and objects[0] in c.stems:
             return "role_swap"
-    if q.content != c.content and sorted(q.content) == sorted(c.content) \
-            and len(q.content) <= _MAX_ORDER_WORDS and not _one_block_moved(q.content, c.content):
+    mine, theirs = lemmas(q.content), lemmas(c.content)  # after swimming to eat / eating to swim
+    if mine != theirs and sorted(mine) == sorted(theirs) \
+            and len(mine) <= _MAX_ORDER_WORDS and not _one_block_moved(mine, theirs):
         return "word_order"
     return None
 
@@ -237,8 +212,15 @@ def _one_block_moved(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return False
 
 
+_WEAK_QUANTIFIERS = frozenset({"some", "any"})
+
+
 def _scope(q: Profile, c: Profile) -> str | None:
-    if q.quantifiers != c.quantifiers:
+    mine, theirs = q.quantifiers, c.quantifiers
+    if not (mine - _WEAK_QUANTIFIERS and theirs - _WEAK_QUANTIFIERS):
+        # "any ideas?" asks what "what should I get?" asks; "all" against "some" still differs
+        mine, theirs = mine - _WEAK_QUANTIFIERS, theirs - _WEAK_QUANTIFIERS
+    if mine != theirs:
         return "quantifier"
     mine, theirs = set(q.content), set(c.content)
     if mine and theirs and mine != theirs and (mine < theirs or theirs < mine):
@@ -276,6 +258,12 @@ _COURTESY = re.compile(r"\b(?:many thanks|thanks a lot|thank you(?: so much| ver
                        r"i'd (?:really )?appreciate (?:your|some) (?:opinion|help|advice)|"
                        r"quick (?:one|question)|one quick question|sorry to bother you)\b",
                        re.IGNORECASE)
+# "per month", "each month", "$1,800 a month", "twice a day" say "monthly", "daily"
+_PER_PERIOD = re.compile(r"(?:\b(?:per|each|every|(?<=\d )a|(?<=twice )a|(?<=once )a|"
+                         r"(?<=times )a|(?<=hours )a) |(?<=\d)/)"
+                         r"(day|week|month|year|hour|quarter)\b", re.IGNORECASE)
+_PERIODIC = {"day": "daily", "week": "weekly", "month": "monthly", "year": "annually",
+             "hour": "hourly", "quarter": "quarterly"}
 _PARENTHESISED_LETTER = re.compile(r"(\d)\(([A-Za-z])\)")
 
 
@@ -284,6 +272,7 @@ def profile(text: str) -> Profile:
     # "15 percent" is "15%"; "how many" asks for a count rather than quantifying anything.
     text = _HOW_MANY.sub("how", _PERCENT_WORD.sub(r"\1%", text))
     text = _PARENTHESISED_LETTER.sub(r"\1\2", _COURTESY.sub(" ", text))
+    text = _PER_PERIOD.sub(lambda m: " " + _PERIODIC[m.group(1).lower()], text)
     raw_words = _WORD.findall(text)
     words = tuple(_fold(w) for w in raw_words)
     stems = tuple(_stem(w) for w in words)

@@ -83,7 +83,7 @@ UNITS = frozenset(
     "rupee rupees km kilometers kilometres mile miles meter meters metre metres feet foot inch "
     "inches cm mm kg kilogram kilograms lb lbs gram grams ounce ounces celsius fahrenheit kelvin "
     "liter liters litre litres gallon gallons mph kmh bytes kb mb gb tb kib mib gib ms seconds "
-    "min mins hr hrs sec secs "
+    "min mins hr hrs sec secs minute hour "
     "minutes hours days weeks months years percent bps".split()
 )
 QUANTIFIERS = frozenset(

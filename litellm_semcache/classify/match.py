@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litellm_semcache.classify import guard, spelling
+from litellm_semcache.classify.inflection import same_base
 from litellm_semcache.classify.lexicon import COURTESY
 
 
@@ -28,6 +29,8 @@ class Comparison:
     shared: int
     only_asked: int
     only_stored: int
+    asked_words: tuple[str, ...] = ()  # the content words only one side has
+    stored_words: tuple[str, ...] = ()
 
     @property
     def substituted(self) -> int:
@@ -53,15 +56,15 @@ def compare(asked: str, stored: str) -> Comparison:
     mine, theirs = guard.profile(aligned), guard.profile(other)
     only_mine = _unmatched(mine, theirs)
     only_theirs = _unmatched(theirs, mine)
-    inflected = {a for a in only_mine for b in only_theirs if guard.same_base(a, b)}
-    only_theirs = [b for b in only_theirs if not any(guard.same_base(a, b) for a in inflected)]
+    inflected = {a for a in only_mine for b in only_theirs if same_base(a, b)}
+    only_theirs = [b for b in only_theirs if not any(same_base(a, b) for a in inflected)]
     only_mine = [a for a in only_mine if a not in inflected]
     if not (only_mine and only_theirs):  # added courtesy asks nothing more
         only_mine = [word for word in only_mine if word not in COURTESY]
         only_theirs = [word for word in only_theirs if word not in COURTESY]
     shared = len(set(mine.content) - set(only_mine))
     return Comparison(aligned, other, guard.check(aligned, other), shared, len(only_mine),
-                      len(only_theirs))
+                      len(only_theirs), tuple(only_mine), tuple(only_theirs))
 
 
 def _unmatched(mine: "guard.Profile", theirs: "guard.Profile") -> list[str]:

@@ -30,10 +30,15 @@ from typing import Protocol
 
 from litellm_semcache.classify import guard, match
 from litellm_semcache.config import CategoryPolicy
+from litellm_semcache.conversation import normalised
 
 WEIGHTS_FILE = Path(__file__).with_name("data") / "verifier.json"
 FEATURES = ("cosine", "same_words", "overlap", "substituted", "added", "cosine_if_same_words")
 SCORE_VETO = "score"
+HISTORY_VETO = "history"
+# Two conversations whose earlier user turns differ must be at least this close as a whole
+# (their user turns embedded together) before the guard compares those turns.
+HISTORY_MIN_SIMILARITY = 0.9
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,13 @@ class Candidate:
     stored: str
     stored_normalized: str
     similarity: float
+    asked_history: tuple[str, ...] = ()  # the user's earlier turns (conversation.user_turns)
+    stored_history: tuple[str, ...] = ()
+
+    @property
+    def same_history(self) -> bool:
+        return [normalised(t) for t in self.asked_history] == \
+            [normalised(t) for t in self.stored_history]
 
 
 class Verifier(Protocol):
@@ -54,9 +66,12 @@ class Verifier(Protocol):
 
 
 class GuardVerifier:
-    """The lexical guard alone, where the category enables it; identical prompts always pass."""
+    """The lexical guard alone, where the category enables it; identical prompts always pass.
+    Earlier user turns must be the same once normalised."""
 
     def veto(self, candidate: Candidate, policy: CategoryPolicy) -> str | None:
+        if not candidate.same_history:
+            return HISTORY_VETO
         if not policy.guard or candidate.asked_normalized == candidate.stored_normalized:
             return None
         return guard.check(candidate.asked, candidate.stored)
@@ -99,6 +114,11 @@ class ScoredVerifier:
         self._model = model or default_model()
 
     def veto(self, candidate: Candidate, policy: CategoryPolicy) -> str | None:
+        if not candidate.same_history and (
+                candidate.similarity < HISTORY_MIN_SIMILARITY
+                or match.compare("\n".join(candidate.asked_history),
+                                 "\n".join(candidate.stored_history)).veto):
+            return HISTORY_VETO  # even with the guard off: another history, another request
         if not policy.guard or candidate.asked_normalized == candidate.stored_normalized:
             return None
         comparison = match.compare(candidate.asked, candidate.stored)

@@ -157,7 +157,7 @@ class SemanticCache:
         view = view_request(request)
         category, source = self._categorizer.without_embedding(view)
         if category is None:
-            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""),
+            category, source = self._categorizer.by_embedding(self._embed(view.embed_text),
                                                                view.prompt or "")
         return category, source
 

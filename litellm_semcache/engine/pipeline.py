@@ -146,7 +146,7 @@ class LookupPipeline:
     # ------------------------------------------------------------------ embedded steps
 
     def _embed_prompt(self, ctx: LookupContext) -> Decision | None:
-        ctx.vector = self._embed(ctx.view.prompt or "")
+        ctx.vector = self._embed(ctx.view.embed_text)
         if ctx.category is None:
             category, source = self._categorizer.by_embedding(ctx.vector, ctx.view.prompt or "")
             self._settle(ctx, category, source)
@@ -213,7 +213,8 @@ class LookupPipeline:
             self._remover.drop(entry)  # never serve an index entry without its document
             return ctx.decide(Outcome.MISS, Reason.DOCUMENT_MISSING, similarity=similarity)
         candidate = Candidate(view.prompt or "", view.normalized, document.prompt,
-                              document.normalized, similarity)
+                              document.normalized, similarity, view.history,
+                              tuple(document.history))
         rule = self._verifier.veto(candidate, policy)
         if rule:
             return ctx.decide(Outcome.MISS, Reason.GUARD, detail=rule, similarity=similarity,
@@ -222,7 +223,7 @@ class LookupPipeline:
             return ctx.decide(Outcome.SHADOW_HIT, Reason.SHADOW, similarity=similarity,
                               entry_id=entry.id)
         self._catalogue.touch(entry)
-        exact = document.normalized == view.normalized
+        exact = entry.id == view.entry_id(policy.shared)
         return ctx.decide(Outcome.HIT, Reason.EXACT if exact else Reason.SEMANTIC,
                           similarity=similarity, entry_id=entry.id, response=document.response,
                           relaxed=similarity < policy.similarity_threshold)

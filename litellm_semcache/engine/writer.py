@@ -81,8 +81,9 @@ class WritePath:
         document = Document(
             id=view.entry_id(policy.shared), category=category,
             scope=view.scope_for(policy.shared), prompt=view.prompt, normalized=view.normalized,
-            vector=self._embed(view.prompt), response=response, created_at=now,
-            expires_at=now + ttl_seconds, model_group=view.model_group)
+            vector=self._embed(view.embed_text), response=response, created_at=now,
+            expires_at=now + ttl_seconds, model_group=view.model_group,
+            history=list(view.history))
         encoded = document.to_bytes()
         if len(encoded) > self._settings.max_response_bytes:
             return Decision(Outcome.BYPASS, Reason.RESPONSE_TOO_LARGE, category=category)
@@ -108,7 +109,7 @@ class WritePath:
             return pending.category, pending.source
         category, source = self._categorizer.without_embedding(view)
         if category is None:
-            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""),
+            category, source = self._categorizer.by_embedding(self._embed(view.embed_text),
                                                                view.prompt or "")
         return category, source
 

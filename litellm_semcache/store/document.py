@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ class Document:
     created_at: float
     expires_at: float
     model_group: str | None = None
+    history: list[str] = field(default_factory=list)  # the user's earlier turns, verified
 
     def to_bytes(self) -> bytes:
         fields = asdict(self)

@@ -95,7 +95,10 @@ def _global_threshold(shipped: CacheSettings, embedder: MemoEmbedder, limit: int
     def shipped_threshold(row: calibration.PairResult) -> float:
         return shipped.policy(row.category).similarity_threshold
 
-    reference = calibration.rates(results, shipped_threshold)
+    def shipped_point(row: calibration.PairResult) -> float:
+        return shipped.policy(row.category).verifier_threshold
+
+    reference = calibration.rates(results, shipped_threshold, point_of=shipped_point)
     budget = reference["false_hit_rate"] or 0.0
     allowed = [(calibration.rates(results, lambda r, t=t: t), t) for t in _SWEEP]
     allowed = [(m, t) for m, t in allowed if (m["false_hit_rate"] or 0.0) <= budget]

@@ -11,7 +11,9 @@ answer (0% reuse of equivalent conversations). Now the history is split in two:
   different lists of suggestions that a later "tell me more about the second one" refers to do
   not;
 - verified like a prompt (:func:`user_turns`): the user's earlier turns, without small talk
-  (greetings, "hope your day is going well") and the assistant's reply to it. The request is
+  (greetings, "hope your day is going well"), without questions the user marks as an aside
+  ("unrelated, but how long do I boil an egg?", "before I forget, ...?"), and without the
+  assistant's replies to either. The request is
   embedded as its user turns together, so a conversation finds the stored one it continues;
   the verifier then requires the same turns once normalised (:func:`normalised`), or a
   conversation at least ``HISTORY_MIN_SIMILARITY`` close whose turns the lexical guard finds
@@ -41,6 +43,10 @@ _SMALL_TALK = frozenset(
     "monday mondays friday fridays happy new year luck wish chaos crazy long tired here being "
     "using first time lol haha omg yay wow whats up chat chatting again back hiya".split()) | COURTESY
 _SMALL_TALK_MAX_WORDS = 20
+# A question the user declares beside the point: its answer never changes the later turns'.
+_ASIDE = re.compile(r"\b(?:unrelated|off[- ]topic|before i forget|by the way|btw|side question|"
+                    r"before that|random (?:one|question|thing)|(?:lol|ok|okay) random)\b",
+                    re.IGNORECASE)
 
 
 def user_turns(history: list[Any]) -> tuple[str, ...]:
@@ -49,7 +55,7 @@ def user_turns(history: list[Any]) -> tuple[str, ...]:
                  if isinstance(message, Mapping) and message.get("role") == "user"
                  and isinstance(message.get("content"), str)
                  and set(message) <= {"role", "content", "name"}
-                 and not is_small_talk(message["content"]))
+                 and not beside_the_point(message["content"]))
 
 
 def history_key(history: list[Any]) -> str:
@@ -66,7 +72,7 @@ def history_key(history: list[Any]) -> str:
         role, content = message.get("role"), message.get("content")
         plain = isinstance(content, str) and set(message) <= {"role", "content", "name"}
         if role == "user" and plain:
-            skip_reply = is_small_talk(content)
+            skip_reply = beside_the_point(content)
             continue
         if role == "assistant" and plain:
             if not skip_reply:
@@ -88,6 +94,11 @@ def names_in(text: str) -> list[str]:
     (a word list of the guard would also keep "GROUP BY" or "once", which wording varies)."""
     found = [match.group(0).lower() for match in _NAME.finditer(text)]
     return [name for name in found if name not in FILLER]
+
+
+def beside_the_point(text: str) -> bool:
+    """Small talk, or a question marked as an aside: left out of what is compared."""
+    return is_small_talk(text) or ("?" in text and bool(_ASIDE.search(text)))
 
 
 def is_small_talk(text: str) -> bool:

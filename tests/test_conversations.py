@@ -86,3 +86,22 @@ def test_what_enters_the_scope_and_what_is_verified():
     assert history_key([fact]) == history_key([])
     assert history_key([{"role": "assistant", "content": "Try Postgres 16."}]) != \
         history_key([{"role": "assistant", "content": "Try MySQL 8."}])
+
+
+def test_a_question_marked_as_an_aside_does_not_change_the_conversation(make_cache):
+    cache = stored(make_cache)
+    aside = [{"role": "user", "content": "Unrelated, but how long should I boil an egg?"},
+             {"role": "assistant", "content": "About 7 minutes for a jammy yolk."}, *HISTORY]
+    assert cache.lookup(chat(LAST, history=aside)).outcome == HIT
+    statement = [{"role": "user", "content": "Unrelated, but we run it on Postgres 9."}, *HISTORY]
+    assert cache.lookup(chat(LAST, history=statement)).outcome == MISS
+
+
+def test_which_of_two_named_things_a_turn_picks_is_compared_turn_by_turn(make_cache):
+    cache = make_cache()
+    both = {"role": "user", "content": "I'm comparing the Pixel 8 and the iPhone 15."}
+    cache.store(chat("How long does its battery last?",
+                     history=[both, {"role": "user", "content": "I'm leaning towards the Pixel."}]),
+                ANSWER)
+    other = [both, {"role": "user", "content": "I'm leaning towards the iPhone."}]
+    assert cache.lookup(chat("How long does its battery last?", history=other)).outcome == MISS

@@ -107,6 +107,16 @@ def default_model() -> ScoreModel:
     return ScoreModel.load()
 
 
+def _histories_differ(candidate: Candidate) -> bool:
+    """The guard finds an answer-changing difference between the earlier user turns: turn by
+    turn when both have as many ("leaning towards QQQ" / "... VOO" after naming both), else
+    all of them together."""
+    asked, stored = candidate.asked_history, candidate.stored_history
+    if len(asked) == len(stored):
+        return any(match.compare(a, b).veto for a, b in zip(asked, stored))
+    return match.compare("\n".join(asked), "\n".join(stored)).veto is not None
+
+
 class ScoredVerifier:
     """Guard veto, then the score against the category's operating point (the default)."""
 
@@ -114,10 +124,8 @@ class ScoredVerifier:
         self._model = model or default_model()
 
     def veto(self, candidate: Candidate, policy: CategoryPolicy) -> str | None:
-        if not candidate.same_history and (
-                candidate.similarity < HISTORY_MIN_SIMILARITY
-                or match.compare("\n".join(candidate.asked_history),
-                                 "\n".join(candidate.stored_history)).veto):
+        if not candidate.same_history and (candidate.similarity < HISTORY_MIN_SIMILARITY
+                                           or _histories_differ(candidate)):
             return HISTORY_VETO  # even with the guard off: another history, another request
         if not policy.guard or candidate.asked_normalized == candidate.stored_normalized:
             return None

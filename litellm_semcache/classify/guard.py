@@ -85,15 +85,25 @@ def _negation(q: Profile, c: Profile) -> str | None:
 
 def _antonym(q: Profile, c: Profile) -> str | None:
     only_q, only_c = q.stems - c.stems, c.stems - q.stems
-    bases_c = {other: bases(other) for other in only_c}
-    every_base_c = frozenset().union(*bases_c.values()) if bases_c else frozenset()
+    if not (only_q and only_c):
+        return None
+    forms_c = {other: bases(other) for other in only_c}
+    every_form_c = frozenset().union(*forms_c.values())
+    by_ending: dict[str, list[str]] = {}  # prefix opposites share their ending
+    for form in every_form_c:
+        by_ending.setdefault(form[-3:], []).append(form)
+    privative = [other for other in only_c if other.endswith(_PRIVATIVE_SUFFIXES)]
     for word in only_q:
         forms = bases(word)
-        if any(_ANTONYMS.get(base, frozenset()) & every_base_c for base in forms):
+        if any(_ANTONYMS.get(form, frozenset()) & every_form_c for form in forms):
             return "antonym"  # also across inflections: increase / decreasing, rise / fell
-        for other, others in bases_c.items():
-            if any(_prefix_opposites(x, y) for x in forms for y in others):
+        for form in forms:
+            if any(_prefix_opposites(form, other) for other in by_ending.get(form[-3:], ())):
                 return "antonym"
+        if any(_suffix_opposites(word, other) or _suffix_opposites(other, word)
+               for other in privative) or (word.endswith(_PRIVATIVE_SUFFIXES) and any(
+                   _suffix_opposites(word, other) for other in only_c)):
+            return "antonym"  # tax-free / taxable, harmless / harmful
     return None
 
 
@@ -166,6 +176,7 @@ def _entities(q: Profile, c: Profile) -> str | None:
     return None
 
 
+@lru_cache(maxsize=65536)  # words repeat: the same few thousand every minute
 def squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 

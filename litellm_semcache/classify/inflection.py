@@ -8,7 +8,10 @@ plausible base, which is enough to compare two words (never to print one).
 
 from __future__ import annotations
 
+from functools import lru_cache
 
+
+@lru_cache(maxsize=65536)  # words repeat: the same few thousand every minute
 def bases(word: str) -> frozenset[str]:
     """The word and the base forms its ending may hide: decreasing -> decrease, stopped ->
     stop, bigger -> big, losses -> loss, fell -> fall."""

@@ -51,6 +51,7 @@ _SUFFIX_RULES = (
 )
 
 
+@lru_cache(maxsize=65536)  # words repeat: the same few thousand every minute
 def canonical(word: str) -> str:
     """One spelling for the regional variants of a lower-case word."""
     if word in _REGIONAL:
@@ -121,10 +122,9 @@ def slips(asked: list[str], stored: list[str], names: frozenset[str] = frozenset
 
     for word in only_asked:
         for other in only_stored:
-            if opposites(word, other):
-                continue  # hyperthyroidism / hypothyroidism is no slip
             name = word in names or other in names
-            if is_slip(word, other, known, name) or is_slip(other, word, known, name):
+            if (is_slip(word, other, known, name) or is_slip(other, word, known, name)) \
+                    and not opposites(word, other):  # hyperthyroidism / hypothyroidism
                 mapping[word] = other
                 break
     return mapping

@@ -154,7 +154,7 @@ def test_survivors_stay_findable_after_heavy_eviction_and_expiry_churn(make_cach
     assert survivors == prompts[-len(survivors):]
     for prompt in survivors:  # found through the vector index too, not only the exact map
         entry = cache.catalogue.get(_exact_id(prompt, tagged))
-        found, similarity = cache.catalogue.nearest("chat", entry.scope, embedder.embed_one(prompt))
+        [(found, similarity)] = cache.catalogue.nearest((entry.scope,), embedder.embed_one(prompt))
         assert similarity > 0.999 and found is entry
 
 

@@ -1,9 +1,14 @@
 """What this replica holds in memory: one entry per stored document, and its vector.
 
 The catalogue keeps the entry bookkeeping (id, label, category, scope, lifetime), the per-
-category recency order for quota eviction, the expiry heap, and the vector index of each
-category, always in step under one lock: an entry is in the catalogue exactly when its vector
-is in the index. The store is not touched here; callers delete documents themselves.
+category recency order for quota eviction, the expiry heap, and the vector index, always in
+step under one lock: an entry is in the catalogue exactly when its vector is in the index. The
+store is not touched here; callers delete documents themselves.
+
+One index holds every category (partitioned by scope; the category is the entry's payload):
+the category of a prompt is a guess, and a paraphrase stored under another category's guess is
+still the same request, so one search must find it whatever either side landed in (the lookup
+then applies the stricter of the two policies). Quotas, recency and expiry stay per category.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ class Entry:
 
     def expired(self, now: float) -> bool:
         return self.expires_at <= now
+
+
+VECTOR_SPACE = "*"  # the key of the one index in ``indexes`` (snapshots are named by it)
 
 
 class Catalogue:
@@ -71,30 +79,16 @@ class Catalogue:
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
 
-    def nearest(self, category: str, scope: str, vector: np.ndarray) -> tuple[Entry | None, float] | None:
-        """The closest entry of ``scope`` in ``category`` and its similarity; the entry is None
-        when the index holds a label the catalogue no longer knows (a race with a removal)."""
-        index = self.indexes.get(category)
-        found = index.nearest(scope, vector) if index is not None else None
-        if found is None:
-            return None
-        label, similarity = found
-        return self._by_label.get(label), similarity
-
-    def nearest_in_each_category(self, scopes: tuple[str, ...], vector: np.ndarray
-                                 ) -> list[tuple[Entry, float]]:
-        """The closest entry of every category under each of ``scopes``, best first.
-
-        Why every category: the category of a prompt is a guess, and a paraphrase stored under
-        another category's guess is still the same request (the caller applies the stricter of
-        the two policies). Only categories holding a shard for the scope cost a search."""
+    def nearest(self, scopes: tuple[str, ...], vector: np.ndarray) -> list[tuple[Entry, float]]:
+        """The closest entry under each of ``scopes``, whatever its category, best first (an
+        index label the catalogue no longer knows, a race with a removal, is skipped)."""
+        index = self.indexes.get(VECTOR_SPACE)
         found: list[tuple[Entry, float]] = []
-        for index in list(self.indexes.values()):
-            for scope in scopes:
-                hit = index.nearest(scope, vector)
-                entry = self._by_label.get(hit[0]) if hit is not None else None
-                if entry is not None:  # None: a label removed meanwhile
-                    found.append((entry, hit[1]))  # type: ignore[index]
+        for scope in scopes if index is not None else ():
+            hit = index.nearest(scope, vector)  # type: ignore[union-attr]
+            entry = self._by_label.get(hit[0]) if hit is not None else None
+            if entry is not None:
+                found.append((entry, hit[1]))  # type: ignore[index]
         found.sort(key=lambda pair: -pair[1])
         return found
 
@@ -107,11 +101,11 @@ class Catalogue:
             if previous is not None:
                 self.forget(previous)
             entry = self._book(document, label)
-            self.index_of(document.category).add(document.scope, entry.label, document.vector)
+            self.index().add(document.scope, entry.label, document.vector)
             return entry
 
-    def add_bulk(self, category: str, scope: str, documents: list[Document],
-                 labels: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    def add_bulk(self, documents: list[Document], labels: dict[str, int]
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """Book-keep documents loaded at start (vectors are indexed by the caller, in one
         batch or from a snapshot); returns their (labels, vectors)."""
         with self.lock:
@@ -134,7 +128,7 @@ class Catalogue:
             del self._entries[entry.id]
             self._by_label.pop(entry.label, None)
             self._recency.get(entry.category, OrderedDict()).pop(entry.id, None)
-            index = self.indexes.get(entry.category)
+            index = self.indexes.get(VECTOR_SPACE)
             if index is not None:
                 index.remove(entry.scope, entry.label)
             return True
@@ -179,10 +173,11 @@ class Catalogue:
                 self.forget(entry)
             return victims
 
-    def index_of(self, category: str) -> VectorIndex:
-        index = self.indexes.get(category)
+    def index(self) -> VectorIndex:
+        """The vector index of every category (created on first use)."""
+        index = self.indexes.get(VECTOR_SPACE)
         if index is None:
-            index = self.indexes[category] = self._make_index(self.params)
+            index = self.indexes[VECTOR_SPACE] = self._make_index(self.params)
         return index
 
     def continue_labels_after(self, highest: int) -> None:

@@ -8,11 +8,11 @@ categorise by metadata/rules, exact match) never embed; the rest
 threshold, verification in the store, serve) do.
 
     prepare:  parse -> text? -> category (metadata, rules) -> no-cache? -> mode -> exact match?
-    complete: embed -> category (centroid) -> mode -> nearest in scope, every category
+    complete: embed -> category (head, centroids) -> mode -> nearest in scope, any category
               -> threshold -> verify (expiry, scope, document, verifier) -> serve
 
-Split-proof: the nearest entry of *every* category is a candidate, because two wordings of one
-request can land in different categories. A candidate from another category is judged by the
+Split-proof: the nearest entry of the scope is a candidate whatever its category (one index
+holds every category), because two wordings of one request can land in different categories. A candidate from another category is judged by the
 stricter of the two policies (the higher threshold, the guard if either has it, shadow if either
 is shadow, shared only if both are); the decision stays counted under the request's category.
 """
@@ -38,7 +38,7 @@ from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.store.base import DocumentStore
 
 Step = Callable[["LookupContext"], "Decision | None"]
-_CANDIDATES_VERIFIED = 2  # a vetoed best candidate may hide a paraphrase in another category
+_CANDIDATES_VERIFIED = 2  # the nearest of the tenant's scope and of the shared one
 
 
 @dataclass
@@ -157,7 +157,7 @@ class LookupPipeline:
         self._pending.remember(ctx.view.exact_key, PendingMiss(ctx.started, ctx.category, ctx.source))
         view = ctx.view
         scopes = (view.scope, view.shared_scope) if ctx.policy.shared else (view.scope,)
-        found = self._catalogue.nearest_in_each_category(scopes, ctx.vector)  # type: ignore[arg-type]
+        found = self._catalogue.nearest(scopes, ctx.vector)  # type: ignore[arg-type]
         if not found:
             return ctx.decide(Outcome.MISS, Reason.NO_CANDIDATE)
         vetoed: list[Decision] = []

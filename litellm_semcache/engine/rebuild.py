@@ -14,7 +14,7 @@ from pathlib import Path
 import structlog
 
 from litellm_semcache.config import CacheSettings
-from litellm_semcache.engine.catalogue import Catalogue
+from litellm_semcache.engine.catalogue import VECTOR_SPACE, Catalogue
 from litellm_semcache.index import snapshot
 from litellm_semcache.store.base import DocumentStore, Stored
 from litellm_semcache.store.document import Document
@@ -49,34 +49,36 @@ class Rebuilder:
                      if self._snapshot_dir is not None else {})
         self._catalogue.continue_labels_after(max(
             (label for snap in snapshots.values() for label in snap.ids.values()), default=0))
+        kept: list[Document] = []
         with self._catalogue.lock:
             for category, documents in by_category.items():
-                documents.sort(key=lambda doc: doc.created_at)  # rebuilds the recency order too
+                documents.sort(key=lambda doc: doc.created_at)
                 quota = self._settings.policy(category).max_entries  # it may have shrunk
                 stale.extend(doc.id for doc in documents[:-quota])
-                self._load_category(category, documents[-quota:], snapshots)
+                kept.extend(documents[-quota:])
+            kept.sort(key=lambda doc: doc.created_at)  # rebuilds each category's recency order
+            self._load(kept, snapshots)
         for key in stale:
             self._store.delete(key)
         if len(self._catalogue) or stale:
             log.info("semcache.rebuilt", entries=len(self._catalogue), removed=len(stale),
                      snapshots=len(snapshots))
 
-    def _load_category(self, category: str, documents: list[Document],
-                       snapshots: dict[tuple[str, str], snapshot.ShardSnapshot]) -> None:
+    def _load(self, documents: list[Document],
+              snapshots: dict[tuple[str, str], snapshot.ShardSnapshot]) -> None:
         scopes: dict[str, list[Document]] = {}
         for document in documents:
             scopes.setdefault(document.scope, []).append(document)
+        index = self._catalogue.index()
         for scope, members in scopes.items():
-            saved = snapshots.get((category, scope))
-            labels, vectors = self._catalogue.add_bulk(category, scope, members,
-                                                       saved.ids if saved else {})
-            index = self._catalogue.index_of(category)
+            saved = snapshots.get((VECTOR_SPACE, scope))
+            labels, vectors = self._catalogue.add_bulk(members, saved.ids if saved else {})
             if saved is not None:
                 try:
                     index.load_shard(scope, saved.graph, labels, vectors)
                     continue
                 except Exception as exc:  # noqa: BLE001 - an unusable snapshot means "rebuild"
-                    log.warning("semcache.snapshot_ignored", category=category,
+                    log.warning("semcache.snapshot_ignored", scope=scope[:8],
                                 reason=str(exc)[:200])
                     index.discard(scope)
             index.add_many(scope, labels, vectors)

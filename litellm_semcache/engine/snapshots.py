@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from litellm_semcache.engine.catalogue import Catalogue
+from litellm_semcache.engine.catalogue import VECTOR_SPACE, Catalogue
 from litellm_semcache.index import snapshot
 
 
@@ -18,7 +18,7 @@ def save_snapshot(catalogue: Catalogue, directory: Path | None, embedder_name: s
     with catalogue.lock:
         groups: dict[tuple[str, str], dict[str, int]] = {}
         for entry in catalogue.entries():
-            groups.setdefault((entry.category, entry.scope), {})[entry.id] = entry.label
+            groups.setdefault((VECTOR_SPACE, entry.scope), {})[entry.id] = entry.label
         for category, index in catalogue.indexes.items():
             def save(scope: str, shard: object, category: str = category) -> None:
                 graph = snapshot.write_graph(directory, category, scope, shard.save)  # type: ignore[attr-defined]

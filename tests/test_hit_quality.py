@@ -53,7 +53,7 @@ def test_calibrate_proposes_thresholds_within_the_target(tmp_path, capsys):
     ]) + "\n")
     assert cli.main(["calibrate", str(pairs), "--target-false-hit-rate", "0"]) == 0
     out = capsys.readouterr().out
-    assert "chat" in out and "similarity_threshold" in out
+    assert "chat" in out and "similarity_threshold" in out and "verifier_threshold" in out
 
 
 def test_calibrate_rejects_a_malformed_file(tmp_path, capsys):

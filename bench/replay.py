@@ -140,7 +140,7 @@ def _summary(rows: list[dict[str, Any]], hit_cost: float | None = None) -> dict[
     return {"requests": len(rows), "hits": len(hits),
             "exact_hits": sum(r["reason"] == "exact" for r in hits),
             "bypasses": sum(r["outcome"] == Outcome.BYPASS for r in rows),
-            "guard_vetoes": sum(r["reason"].startswith("guard:") for r in rows),
+            "guard_vetoes": sum(r["reason"] == "guard" for r in rows),
             "hit_rate": round(hit_rate, 4),
             "miss_cost_ms": {"p50": round(miss_ms, 3) if misses else None,
                              "mean": round(statistics.mean(misses), 3) if misses else None},

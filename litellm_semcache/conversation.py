@@ -28,11 +28,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from litellm_semcache.classify.spelling import canonical
+from litellm_semcache.classify.spelling import normalised
 from litellm_semcache.classify.spelling import words as spelled_words
 from litellm_semcache.classify.lexicon import COURTESY, FILLER
 
-_NOT_WORD = re.compile(r"[^a-z0-9]+")
 _NAME = re.compile(r"\d+(?:[.,]\d+)*|(?<=[a-z,;] )[A-Z][A-Za-z0-9]+|`[^`]+`|\"[^\"]+\"")
 _STRETCHED = re.compile(r"(\w)\1{2,}")  # "heyyy" -> "hey"
 _SMALL_TALK = frozenset(
@@ -81,12 +80,10 @@ def history_key(history: list[Any]) -> str:
             continue
         skip_reply = False
         kept.append(_exact(message))
-    return json.dumps([kept, list(dict.fromkeys(named))], separators=(",", ":"))
-
-
-def normalised(text: str) -> str:
-    """Lower case, words and numbers only, one spelling per regional variant."""
-    return " ".join(canonical(token) for token in _NOT_WORD.sub(" ", text.lower()).split())
+    names = list(dict.fromkeys(named))
+    if not (kept or names):
+        return "[]"  # as a request without history was always scoped: its entries stay valid
+    return json.dumps([kept, names], separators=(",", ":"))
 
 
 def names_in(text: str) -> list[str]:

@@ -69,7 +69,7 @@ class RequestView:
     def exact_key(self) -> str:
         """Key of the exact fast path and the document id: scope + normalised history and
         prompt."""
-        return _digest(self.scope, self.history_normalized, self.normalized)
+        return self.entry_id(shared=False)
 
     @property
     def embed_text(self) -> str:
@@ -81,6 +81,8 @@ class RequestView:
         return self.shared_scope if shared else self.scope
 
     def entry_id(self, shared: bool) -> str:
+        if not self.history_normalized:  # as before conversations were verified
+            return _digest(self.scope_for(shared), self.normalized)
         return _digest(self.scope_for(shared), self.history_normalized, self.normalized)
 
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
 _REGIONAL = {
     "cheque": "check", "cheques": "checks", "grey": "gray", "programme": "program",
     "programmes": "programs", "tyre": "tire", "tyres": "tires", "aluminium": "aluminum",
@@ -128,6 +129,12 @@ def slips(asked: list[str], stored: list[str], names: frozenset[str] = frozenset
                 mapping[word] = other
                 break
     return mapping
+
+
+def normalised(text: str) -> str:
+    """Lower case, words and numbers only, one spelling per regional variant: two earlier turns
+    of a conversation that agree here are the same turn."""
+    return " ".join(canonical(token) for token in _NOT_WORD.sub(" ", text.lower()).split())
 
 
 def words(text: str) -> list[str]:

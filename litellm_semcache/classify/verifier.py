@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Protocol
 
 from litellm_semcache.classify import guard, match
+from litellm_semcache.classify.spelling import normalised
 from litellm_semcache.config import CategoryPolicy
-from litellm_semcache.conversation import normalised
 
 WEIGHTS_FILE = Path(__file__).with_name("data") / "verifier.json"
 FEATURES = ("cosine", "same_words", "overlap", "substituted", "added", "cosine_if_same_words")

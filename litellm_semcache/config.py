@@ -64,6 +64,9 @@ class CategoryPolicy(_Strict):
     ttl_cap: int | None = Field(None, ge=0)
     mode: Mode = Mode.ON
     guard: bool = True
+    verifier_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="operating point of the default verifier's score: a "
+                                         "candidate scoring lower is not served (higher = stricter)")
     examples: list[str] = Field(default_factory=list)
     description: str = ""
 
@@ -237,6 +240,10 @@ class CacheSettings(BaseSettings):
     rules: list[Rule] = Field(default_factory=list)
     centroid_min_similarity: float = Field(0.35, ge=0.0, le=1.0)
     centroid_margin: float = Field(0.03, ge=0.0, le=1.0)
+    classifier: str = Field("builtin", pattern="^(builtin|centroids)$",
+                            description="builtin: the shipped head decides the shipped categories "
+                                        "(categories you add use their examples' centroid); "
+                                        "centroids: every category by its examples' centroid")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)

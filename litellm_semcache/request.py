@@ -1,7 +1,8 @@
 """What the cache sees of a request: the text to embed and the exact scope it may hit in.
 
 Only the last user turn is embedded. Everything else that can change the answer (the call type,
-model, system prompt, earlier turns, the last turn's other fields such as ``name``, every
+model, system prompt, earlier turns (in the normalised form of
+:mod:`litellm_semcache.conversation`), the last turn's other fields such as ``name``, every
 request parameter but the few that cannot change the answer (:mod:`answer_params`), tenant,
 namespace) is hashed into ``scope``; a hit requires the same scope, so tenant isolation is a
 partition of the key space rather than a filter that a code path could forget to apply.
@@ -18,6 +19,7 @@ from typing import Any
 
 from litellm_semcache.answer_params import canonical, fingerprint
 from litellm_semcache.config import WRITER_KINDS
+from litellm_semcache.conversation import history_key, normalised, user_turns
 from litellm_semcache.errors import InvalidRequest
 
 # Identity fields the LiteLLM proxy writes into metadata (callers cannot forge them there).
@@ -63,17 +65,28 @@ class RequestView:
     explicit_category: str | None
     controls: CacheControls = field(default_factory=CacheControls)
     bypass_reason: str | None = None
+    history: tuple[str, ...] = ()  # the user's earlier turns (no small talk), verified
+    history_normalized: str = ""
 
     @property
     def exact_key(self) -> str:
-        """Key of the exact fast path and the document id: scope + normalised prompt."""
-        return _digest(self.scope, self.normalized)
+        """Key of the exact fast path and the document id: scope + normalised history and
+        prompt."""
+        return self.entry_id(shared=False)
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded: the prompt, after the user's earlier turns when there are some
+        (so that a conversation finds the stored conversation it continues)."""
+        return "\n".join((*self.history, self.prompt or ""))
 
     def scope_for(self, shared: bool) -> str:
         return self.shared_scope if shared else self.scope
 
     def entry_id(self, shared: bool) -> str:
-        return _digest(self.scope_for(shared), self.normalized)
+        if not self.history_normalized:  # as before conversations were verified
+            return _digest(self.scope_for(shared), self.normalized)
+        return _digest(self.scope_for(shared), self.history_normalized, self.normalized)
 
 
 def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) -> RequestView:
@@ -92,9 +105,11 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
     # LiteLLM's key already carries the namespace ("ns:<hash>"); its sync lookup hides the
     # ``cache`` controls, so adding the namespace again would split lookup and store scopes.
     namespace = "" if upstream_key is not None else controls.namespace or ""
-    # The call type and the last turn's other fields are part of every scope.
+    # The call type and the last turn's other fields are part of every scope; earlier turns
+    # enter it in the normalised form of :mod:`litellm_semcache.conversation`.
+    history = history_key(context)
     turn = _digest(CHAT if messages else TEXT, canonical(_last_turn_fields(messages)))
-    scope = _digest(tenant, namespace, params, canonical(context), turn)
+    scope = _digest(tenant, namespace, params, history, turn)
     model_group = _str_or_none(metadata.get("model_group")) or _str_or_none(kwargs.get("model"))
     # LiteLLM's key carries the tenant, so a shared scope is built from the request itself
     # (which the sync path now gets whole too: integrations/litellm_backend._WholeRequestCache).
@@ -102,9 +117,10 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
     # A mocked answer (LiteLLM's mock_response) is never shared with a request that asked the model.
     model = _caching_group(metadata, model_group) or model_group
     shared_scope = _digest("shared", controls.namespace or "",
-                           fingerprint({**kwargs, "model": model}), canonical(context), turn,
+                           fingerprint({**kwargs, "model": model}), history, turn,
                            canonical(kwargs.get("mock_response")))
     normalized = normalize(prompt) if prompt else ""
+    earlier = user_turns(context)
     return RequestView(
         prompt=prompt or None,
         normalized=normalized,
@@ -118,6 +134,8 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) 
         explicit_category=_explicit_category(metadata, kwargs),
         controls=controls,
         bypass_reason=bypass if not prompt else None,
+        history=earlier,
+        history_normalized="\n".join(normalised(turn) for turn in earlier),
     )
 
 

@@ -23,7 +23,7 @@ import structlog
 
 from litellm_semcache.breaker import CircuitBreaker
 from litellm_semcache.classify.categories import Categorizer
-from litellm_semcache.classify.verifier import GuardVerifier, Verifier
+from litellm_semcache.classify.verifier import ScoredVerifier, Verifier
 from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
 from litellm_semcache.engine import snapshots
@@ -98,7 +98,7 @@ class SemanticCache:
         remover = Remover(self.catalogue, store_, self.recorder, clock)
         self._remover = remover
         self.pipeline = LookupPipeline(self.settings, self.catalogue, store_, categorizer,
-                                       self._embed, self.load, verifier or GuardVerifier(),
+                                       self._embed, self.load, verifier or ScoredVerifier(),
                                        pending, remover, clock)
         self._writer = WritePath(self.settings, self.deployment, self.catalogue, categorizer,
                                  self._embed, self.load, pending, self.recorder, remover, clock)
@@ -209,7 +209,8 @@ class SemanticCache:
         view = view_request(request)
         category, source = self._categorizer.without_embedding(view)
         if category is None:
-            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""))
+            category, source = self._categorizer.by_embedding(self._embed(view.embed_text),
+                                                               view.prompt or "")
         return category, source
 
     # ------------------------------------------------------------------ store and maintenance

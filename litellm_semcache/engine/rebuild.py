@@ -223,15 +223,15 @@ class Rebuilder:
             np.ascontiguousarray(records["id"][positions]), names, category_codes,
             [_hex(np.frombuffer(scope.tobytes(), dtype=_WORD)) for scope in scopes],
             scope_codes, records["created"][positions], records["expires"][positions])
-        groups = category_codes.astype(np.int64) << 32 | scope_codes
+        groups = scope_codes.astype(np.int64)  # one index for every category: shards by scope
         order = np.argsort(groups, kind="stable")
         starts = np.flatnonzero(np.r_[True, np.diff(groups[order]) != 0])
         for rows in np.split(order, starts[1:]):
             if not len(rows):
                 continue
-            category, scope = names[int(category_codes[rows[0]])], _hex(scope_words[rows[0]])
-            self._catalogue.index_of(category).add_many(
-                scope, labels[rows], np.asarray(records["vector"][positions[rows]], np.float32))
+            self._catalogue.index().add_many(
+                _hex(scope_words[rows[0]]), labels[rows],
+                np.asarray(records["vector"][positions[rows]], np.float32))
         return stale
 
     def _scan_to_records(self, vector_log: VectorLog | None

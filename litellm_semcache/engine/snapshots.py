@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 import structlog
 
-from litellm_semcache.engine.catalogue import Catalogue
+from litellm_semcache.engine.catalogue import VECTOR_SPACE, Catalogue
 from litellm_semcache.engine.slots import COLUMNS
 from litellm_semcache.index import snapshot
 
 log = structlog.get_logger("litellm_semcache")
 
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3  # 3: one index for every category (2 had one per category)
 MANIFEST = f"manifest.v{SNAPSHOT_FORMAT}.json"
 
 
@@ -145,31 +145,30 @@ def _restore(catalogue: Catalogue, target: Path, manifest: dict[str, Any]) -> No
         labels = groups.pop((graph["category"], graph["scope"]), None)
         if labels is None:
             raise SnapshotUnusable("a graph without entries")
-        catalogue.index_of(graph["category"]).load_shard(graph["scope"], path, labels)
+        catalogue.index().load_shard(graph["scope"], path, labels)
     slots = (exact_labels & 0xFFFFFFFF).astype(np.int64)
-    names, scopes = catalogue.slots.category_names, catalogue.slots.scope_names
-    keys = catalogue.slots.category[slots].astype(np.int64) << 32 | catalogue.slots.scope[slots]
+    scopes = catalogue.slots.scope_names
+    keys = catalogue.slots.scope[slots].astype(np.int64)
     for key in np.unique(keys).tolist():
         members = keys == key
-        group = (names[key >> 32], scopes[key & 0xFFFFFFFF] or "")
+        group = (VECTOR_SPACE, scopes[key] or "")
         if groups.pop(group, None) is None:
             raise SnapshotUnusable("exact vectors without entries")
-        catalogue.index_of(group[0]).add_many(group[1], exact_labels[members],
-                                              exact_vectors[members])
+        catalogue.index().add_many(group[1], exact_labels[members], exact_vectors[members])
     if groups:
         raise SnapshotUnusable(f"{len(groups)} shards were not saved (an index without snapshots)")
 
 
 def _groups(catalogue: Catalogue) -> dict[tuple[str, str], np.ndarray]:
-    """Live labels by (category, scope)."""
+    """Live labels by shard: (the one index's name, scope); every category shares a shard."""
     slots = catalogue.live_slots()
-    names, scopes = catalogue.slots.category_names, catalogue.slots.scope_names
-    keys = catalogue.slots.category[slots].astype(np.int64) << 32 | catalogue.slots.scope[slots]
+    scopes = catalogue.slots.scope_names
+    keys = catalogue.slots.scope[slots].astype(np.int64)
     unique, inverse = np.unique(keys, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     bounds = np.searchsorted(inverse[order], np.arange(len(unique) + 1))
     labels = catalogue.labels_of(slots)
-    return {(names[int(key) >> 32], scopes[int(key) & 0xFFFFFFFF] or ""):
+    return {(VECTOR_SPACE, scopes[int(key)] or ""):
             labels[order[bounds[i]:bounds[i + 1]]] for i, key in enumerate(unique.tolist())}
 
 

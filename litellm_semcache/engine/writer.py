@@ -94,8 +94,9 @@ class WritePath:
         document = Document(
             id=view.entry_id(policy.shared), category=category,
             scope=view.scope_for(policy.shared), prompt=view.prompt, normalized=view.normalized,
-            vector=self._embed(view.prompt), response=response, created_at=now,
-            expires_at=now + ttl_seconds, model_group=view.model_group, category_source=source)
+            vector=self._embed(view.embed_text), response=response, created_at=now,
+            expires_at=now + ttl_seconds, model_group=view.model_group, category_source=source,
+            history=list(view.history))
         encoded = document.to_bytes()
         if len(encoded) > self._settings.max_response_bytes:
             return Decision(Outcome.BYPASS, Reason.RESPONSE_TOO_LARGE, category=category)
@@ -144,7 +145,8 @@ class WritePath:
             return pending.category, pending.source
         category, source = self._categorizer.without_embedding(view)
         if category is None:
-            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""))
+            category, source = self._categorizer.by_embedding(self._embed(view.embed_text),
+                                                               view.prompt or "")
         return category, source
 
     def _ttl(self, policy: CategoryPolicy, view: RequestView, requested: float | None) -> float:

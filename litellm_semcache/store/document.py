@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from litellm_semcache.errors import CorruptDocument
 DOCUMENT_VERSION = 2  # 2: checksummed, category_source (version 1 documents are dropped)
 # Category sources that depend on the prompt alone (rules, centroid, the default fallback), so
 # the same prompt gets the same category again; "metadata" is a client's label.
-PROMPT_SOURCES = frozenset({"rule", "centroid", "default"})
+PROMPT_SOURCES = frozenset({"rule", "centroid", "classifier", "default"})  # from the prompt itself
 _HEAD = b'{"sum":"'
 _SUM_HEX = 32
 
@@ -41,6 +41,7 @@ class Document:
     expires_at: float
     model_group: str | None = None
     category_source: str = ""  # how the category was chosen: metadata, rule, centroid, default
+    history: list[str] = field(default_factory=list)  # the user's earlier turns, verified
 
     def to_bytes(self) -> bytes:
         fields = asdict(self)

@@ -308,7 +308,8 @@ class LookupPipeline:
 
 def _point(served: Effective, policy: CategoryPolicy) -> float:
     """The verifier's operating point in force: the load policy's, else the category's."""
-    return policy.verifier_threshold if served.verifier_threshold is None else served.verifier_threshold
+    point = served.verifier_threshold
+    return policy.verifier_threshold if point is None else point
 
 
 def _run(steps: tuple[Step, ...], context: LookupContext) -> Decision | None:

@@ -235,9 +235,9 @@ def waiting_at(base_url: str) -> float:
     return 0.0
 
 
-def proxy_ask(base_url: str, key: str, prompt: str) -> dict[str, str]:
+def proxy_ask(base_url: str, key: str, prompt: str, category: str = "chat") -> dict[str, str]:
     body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": prompt}],
-                       "max_tokens": 8, "metadata": {"semcache_category": "chat"}}).encode()
+                       "max_tokens": 8, "metadata": {"semcache_category": category}}).encode()
     request = urllib.request.Request(f"{base_url}/v1/chat/completions", body,
                                      {"Content-Type": "application/json",
                                       "Authorization": f"Bearer {key}"})
@@ -303,3 +303,83 @@ def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
             if after["x-semcache-load"] == "normal":
                 break
         assert (after["x-semcache-load"], after["x-semcache-threshold"]) == ("normal", chat_gate), after
+
+
+# Distinct dinner-and-travel questions, one per probe: a probe that finds the model calm
+# misses (expired) and stores a fresh answer, so no prompt is asked twice after seeding.
+STALE_PROMPTS = ("what should I cook for dinner tonight", "where should I go on holiday in May",
+                 "what is a good book to read this summer", "how do I make pancakes fluffy",
+                 "what is a fun thing to do on a rainy day", "how do I keep my plants alive",
+                 "what should I watch on a quiet evening", "how do I start running again",
+                 "what is a nice gift for a friend", "how do I sleep better at night",
+                 "what game should we play at a party", "how do I learn to juggle")
+STALE_MEDICAL = "what are the usual symptoms of the flu"
+
+
+def test_expired_answers_are_served_stale_only_while_vllm_is_overloaded(vllm, tmp_path):
+    """Through the real proxy: answers past their (2 s) TTL, kept for a grace, are served
+    marked stale with their age only while the routed vLLM is overloaded; calm, they are
+    misses; a sensitive category's never are."""
+    import secrets
+
+    import yaml
+
+    from litellm_semcache.config import BUILTIN_DEFAULTS
+    from harness import litellm_proxy, proxy_config_for
+
+    server, _, _ = vllm
+    policy = yaml.safe_load(BUILTIN_DEFAULTS.read_text())
+    policy["load_policy"].update(enabled=True, min_dwell_seconds=0.5, scrape_interval_seconds=0.5,
+                                 stale_grace_seconds=600, stale_min_ttl_seconds=0)
+    for name in ("chat", "default", "medical"):  # the random model never ends by itself
+        policy["categories"][name].update(ttl_seconds=2, store_length_limited=True)
+    policy["store"] = {"path": str(tmp_path / "store")}
+    policy["lookup_deadline_ms"] = 5000  # vLLM shares the proxy's CPUs here
+    (tmp_path / "semcache.yaml").write_text(yaml.safe_dump(policy))
+    key = f"sk-test-{secrets.token_hex(8)}"
+    config = proxy_config_for(server, "vllm-a", key)
+    with litellm_proxy(config, tmp_path, {"SEMCACHE_CONFIG": str(tmp_path / "semcache.yaml")}) as proxy:
+        def ask(prompt: str, category: str = "chat") -> dict[str, str]:
+            return proxy_ask(proxy.base_url, key, prompt, category)
+
+        for prompt in (*STALE_PROMPTS, STALE_MEDICAL):  # seeded while vLLM is idle
+            assert ask(prompt, "medical" if prompt == STALE_MEDICAL else "chat")["x-semcache"] == "miss"
+        time.sleep(4.0)  # stored in the background, then past the 2 s TTL
+        unused = list(STALE_PROMPTS)
+        calm = ask(unused.pop())
+        assert (calm["x-semcache"], calm["x-semcache-reason"], calm["x-semcache-load"]) == (
+            "miss", "expired", "normal"), calm
+        replies: list[dict[str, str]] = []
+        for _ in range(3):  # on a busy 2-core box one burst may not overload it for long enough
+            fillers = threading.Thread(target=burst, args=(server.base_url, 48), daemon=True)
+            fillers.start()
+            assert wait_for(lambda: waiting_at(server.base_url) >= 8, timeout=30, every=0.1), \
+                "the burst never queued"
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                probes = [pool.submit(ask, STALE_MEDICAL, "medical")]
+                while len(unused) > 3 and waiting_at(server.base_url) >= 1:
+                    probes.append(pool.submit(ask, unused.pop()))
+                    time.sleep(0.5)
+                medical, *chats = [probe.result() for probe in probes]
+            fillers.join()
+            replies += chats
+            if any(reply.get("x-semcache-stale") == "true" for reply in chats):
+                break
+        seen = [(r.get("x-semcache"), r.get("x-semcache-reason"), r.get("x-semcache-load"),
+                 r.get("x-semcache-stale"), r.get("x-semcache-age")) for r in replies]
+        stale = [reply for reply in replies if reply.get("x-semcache-stale") == "true"]
+        assert stale, seen
+        for reply in replies:  # stale exactly when overloaded (fail-open probes have no load)
+            if reply.get("x-semcache-load") == "overloaded":
+                assert reply["x-semcache"] == "hit" and reply in stale, seen
+                assert float(reply["x-semcache-age"]) >= 2.0, reply
+            elif reply.get("x-semcache-load") == "normal":
+                assert (reply["x-semcache"], reply["x-semcache-reason"]) == ("miss", "expired"), seen
+        assert medical.get("x-semcache-stale") != "true" and medical["x-semcache"] == "miss", medical
+        for prompt in unused:  # the burst is over: calm again, expired answers are misses
+            time.sleep(1.5)
+            after = ask(prompt)
+            if after["x-semcache-load"] == "normal":
+                break
+        assert (after["x-semcache"], after["x-semcache-reason"], after["x-semcache-load"]) == (
+            "miss", "expired", "normal"), after

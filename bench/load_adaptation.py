@@ -42,15 +42,17 @@ from bench.load_workload import DEPLOYMENT, Request, Workload
 
 COMPRESSION = 720  # one replayed second stands for 12 minutes: a day of TTL lasts 2 minutes
 PROBE_TOKENS = 16
-FILLERS, FILLER_TOKENS = 12, 150  # long requests of other clients, per wave of a burst
+FILLERS, FILLER_TOKENS = 4, 400  # long requests of other clients, per wave of a burst
 WAVE_SECONDS = 3.0
-# The suite's KV pressure, with at most 2 sequences in a batch: on two shared cores the tiny
-# model's engine otherwise outruns its own HTTP front end, and a burst queues where vLLM's
-# gauges cannot see it (measured: the engine idle while clients waited 16 s).
-VLLM_ARGS = ("--max-model-len", "256", "--block-size", "32", "--num-gpu-blocks-override", "12",
+# Longer answers than the suite's (the model's full 512-token context, 20 KV blocks of 32, 2
+# sequences; one long answer fills 80 % of the KV cache): on two
+# shared cores the tiny model's engine outruns its own HTTP front end on short requests, and a
+# burst then queues where vLLM's gauges cannot see it (measured with 150-token fillers: the
+# engine idle while clients waited seconds). A 400-token answer keeps the engine itself busy.
+VLLM_ARGS = ("--max-model-len", "512", "--block-size", "32", "--num-gpu-blocks-override", "20",
              "--max-num-seqs", "2")
-SHAPE = dict(rate=3.0, cycles=3, quiet=20.0, burst=25.0)
-SMOKE_SHAPE = dict(rate=3.0, cycles=2, quiet=8.0, burst=8.0)
+SHAPE = {"rate": 3.0, "cycles": 3, "quiet": 20.0, "burst": 25.0}
+SMOKE_SHAPE = {"rate": 3.0, "cycles": 2, "quiet": 8.0, "burst": 8.0}
 POLICIES = ("static", "adaptive")
 
 
@@ -256,7 +258,8 @@ def _flood(vllm: Any, phase: load_workload.Phase, count: _Counter) -> None:
     ``WAVE_SECONDS`` until the burst ends. Waves, not a steady stream: on two shared cores a
     steady stream queues in front of vLLM's API server, where its own gauges cannot see it;
     a wave lands in its scheduler's queue at once."""
-    words = "hello how are you today tell me a joke please about the sea and the sky".split()
+    words = ("hello", "how", "are", "you", "today", "tell", "me", "a", "joke", "please", "about",
+             "the", "sea", "and", "sky")
 
     def one(seed: int) -> None:  # a prompt of its own: vLLM's prefix cache would share one
         prompt = " ".join(random.Random(seed).choices(words, k=80))

@@ -35,7 +35,7 @@ def sweep(workload: Workload) -> dict[str, Any]:
     from litellm_semcache.embedding import load_embedder
 
     variants: dict[str, dict[str, Any]] = {"static": policy_yaml("static"),
-                                           "adaptive (shipped floors)": policy_yaml("adaptive")}
+                                           "shipped floors": policy_yaml("adaptive")}
     for floor in FLOORS:
         variants[f"floor {floor}"] = policy_yaml("adaptive", verifier_floor=floor)
     no_stale = policy_yaml("adaptive")
@@ -126,13 +126,17 @@ def plot(results: dict[str, Any], path: Path) -> None:
         queue.set_title("vLLM queue depth, KV usage (bursts shaded)")
         traffic.set_title("requests reaching vLLM per 5 s")
     curve = axes[-1]
-    points = [(name, row["vs_static"]) for name, row in results["curve"].items()
-              if name != "static"]
-    curve.scatter([100 * p["burst_traffic_cut"] for _, p in points],
-                  [p["false_hit_rate_change_points"] for _, p in points], color="#b0602a")
-    for name, p in points:
-        curve.annotate(name, (100 * p["burst_traffic_cut"], p["false_hit_rate_change_points"]),
-                       fontsize=7, xytext=(3, 3), textcoords="offset points")
+    labels: dict[tuple[float, float], list[str]] = {}  # floors that land on one point share it
+    for name, row in results["curve"].items():
+        if name != "static":
+            versus = row["vs_static"]
+            point = (100 * versus["burst_traffic_cut"], versus["false_hit_rate_change_points"])
+            labels.setdefault(point, []).append(name.removeprefix("floor "))
+    curve.scatter([x for x, _ in labels], [y for _, y in labels], color="#b0602a")
+    for (x, y), names in labels.items():
+        curve.annotate(", ".join(names), (x, y), fontsize=7, xytext=(3, 3),
+                       textcoords="offset points")
+    curve.set_ylim(bottom=min(-0.1, *(y for _, y in labels)), top=max(1.2, *(y for _, y in labels)))
     curve.axhline(1.0, color="#cc0000", linewidth=0.8, linestyle="--")
     curve.axvline(10.0, color="#cc0000", linewidth=0.8, linestyle="--")
     curve.set_xlabel("traffic cut in the bursts vs static (%)")

@@ -54,6 +54,7 @@ class Workload:
     requests: list[Request]
     phases: list[Phase]
     topics: int
+    first_wordings: list[str]  # per topic: the key of the wording a tenant asks first
     classes: dict[str, str]  # prompt key -> answer class
     categories: dict[str, str]  # prompt key -> labelled category
 
@@ -169,7 +170,8 @@ def build(*, rate: float, cycles: int, quiet: float, burst: float, zipf_s: float
         prompt = wordings[0] if first else rng.choice(wordings)
         key = prompt_key(prompt)
         requests.append(Request(at, tenant, prompt, key, topic, classes[key], categories[key]))
-    return Workload(requests, phases, len(topics), classes, categories)
+    return Workload(requests, phases, len(topics), [prompt_key(t[0]) for t in topics], classes,
+                    categories)
 
 
 def at_risk(workload: Workload) -> list[bool]:

@@ -12,6 +12,7 @@ Needs scripts/bootstrap-vllm (about 2 minutes once); skipped without it, except 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import threading
@@ -246,27 +247,38 @@ def proxy_ask(base_url: str, key: str, prompt: str, category: str = "chat") -> d
         return {k.lower(): v for k, v in reply.headers.items()}
 
 
-def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
-    """Through the real proxy (pull mode, deployment from its model list): the decision
-    headers say overloaded, with the relaxed chat gate, only while the burst lasts."""
+@contextlib.contextmanager
+def proxy_on(server, policy: dict, tmp_path: Path):
+    """The real LiteLLM proxy with the cache under ``policy``, routed to ``server``: yields the
+    proxy and its master key."""
     import secrets
 
     import yaml
 
-    from litellm_semcache.config import BUILTIN_DEFAULTS
     from harness import litellm_proxy, proxy_config_for
 
-    server, _, _ = vllm
-    policy = yaml.safe_load(BUILTIN_DEFAULTS.read_text())
-    chat_gate = f'{policy["categories"]["chat"]["similarity_threshold"]:g}'  # relaxed: lower
-    # 0.5 s scrapes (0.4 s timeout): vLLM starves the proxy of CPU here during the burst
-    policy["load_policy"].update(enabled=True, min_dwell_seconds=0.5, scrape_interval_seconds=0.5)
     policy["store"] = {"path": str(tmp_path / "store")}
     policy["lookup_deadline_ms"] = 5000  # vLLM shares the proxy's CPUs here
     (tmp_path / "semcache.yaml").write_text(yaml.safe_dump(policy))
     key = f"sk-test-{secrets.token_hex(8)}"
     config = proxy_config_for(server, "vllm-a", key)
     with litellm_proxy(config, tmp_path, {"SEMCACHE_CONFIG": str(tmp_path / "semcache.yaml")}) as proxy:
+        yield proxy, key
+
+
+def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
+    """Through the real proxy (pull mode, deployment from its model list): the decision
+    headers say overloaded, with the relaxed chat gate, only while the burst lasts."""
+    import yaml
+
+    from litellm_semcache.config import BUILTIN_DEFAULTS
+
+    server, _, _ = vllm
+    policy = yaml.safe_load(BUILTIN_DEFAULTS.read_text())
+    chat_gate = f'{policy["categories"]["chat"]["similarity_threshold"]:g}'  # relaxed: lower
+    # 0.5 s scrapes (0.4 s timeout): vLLM starves the proxy of CPU here during the burst
+    policy["load_policy"].update(enabled=True, min_dwell_seconds=0.5, scrape_interval_seconds=0.5)
+    with proxy_on(server, policy, tmp_path) as (proxy, key):
         proxy_ask(proxy.base_url, key, "hello there")  # the first call attaches the scraper
         time.sleep(1.0)
         calm = proxy_ask(proxy.base_url, key, "good morning to you")
@@ -320,12 +332,9 @@ def test_expired_answers_are_served_stale_only_while_vllm_is_overloaded(vllm, tm
     """Through the real proxy: answers past their (2 s) TTL, kept for a grace, are served
     marked stale with their age only while the routed vLLM is overloaded; calm, they are
     misses; a sensitive category's never are."""
-    import secrets
-
     import yaml
 
     from litellm_semcache.config import BUILTIN_DEFAULTS
-    from harness import litellm_proxy, proxy_config_for
 
     server, _, _ = vllm
     policy = yaml.safe_load(BUILTIN_DEFAULTS.read_text())
@@ -333,12 +342,7 @@ def test_expired_answers_are_served_stale_only_while_vllm_is_overloaded(vllm, tm
                                  stale_grace_seconds=600, stale_min_ttl_seconds=0)
     for name in ("chat", "default", "medical"):  # the random model never ends by itself
         policy["categories"][name].update(ttl_seconds=2, store_length_limited=True)
-    policy["store"] = {"path": str(tmp_path / "store")}
-    policy["lookup_deadline_ms"] = 5000  # vLLM shares the proxy's CPUs here
-    (tmp_path / "semcache.yaml").write_text(yaml.safe_dump(policy))
-    key = f"sk-test-{secrets.token_hex(8)}"
-    config = proxy_config_for(server, "vllm-a", key)
-    with litellm_proxy(config, tmp_path, {"SEMCACHE_CONFIG": str(tmp_path / "semcache.yaml")}) as proxy:
+    with proxy_on(server, policy, tmp_path) as (proxy, key):
         def ask(prompt: str, category: str = "chat") -> dict[str, str]:
             return proxy_ask(proxy.base_url, key, prompt, category)
 

@@ -102,7 +102,9 @@ class CategoryPolicy(_Strict):
             )
         if self.verifier_floor is not None and self.verifier_floor > self.verifier_threshold:
             raise ValueError(f"verifier_floor ({self.verifier_floor}) must not exceed "
-                             f"verifier_threshold ({self.verifier_threshold})")
+                             f"verifier_threshold ({self.verifier_threshold}); lowering "
+                             "verifier_threshold below the shipped floor: set verifier_floor "
+                             "lower too, or null")
         if self.sensitive and self.stale_grace_seconds:
             raise ValueError("stale_grace_seconds: a sensitive category is never served stale")
         return self

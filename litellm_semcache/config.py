@@ -102,6 +102,15 @@ class EmbeddingSettings(_Strict):
     backend: str = Field("auto", pattern="^(auto|onnx|torch)$")
     memo_size: int = Field(1024, ge=0)
     cache_dir: str | None = Field(None, description="where the ONNX export is kept")
+    threads: int | None = Field(None, ge=1, le=64, description="ONNX threads per call; "
+                                "None = the CPU cores, at most 4")
+    batch_max: int = Field(16, ge=1, le=256, description="concurrent lookups embedded in one "
+                                                        "model call, at most")
+    batch_wait_ms: float = Field(1.0, ge=0, le=2, description="how long a batch waits for more "
+                                                             "lookups while they are arriving")
+    queue_max: int = Field(256, ge=1, description="lookups waiting for an embedding; beyond it "
+                                                  "(or beyond the deadline) a lookup is a miss, "
+                                                  "reason overloaded")
 
 
 class StoreSettings(_Strict):

@@ -32,7 +32,8 @@ def load_embedder(settings: EmbeddingSettings) -> MemoEmbedder:
         try:
             from litellm_semcache.embedding.onnx import OnnxEmbedder
 
-            embedder = OnnxEmbedder.from_model_dir(source, cache_dir=settings.cache_dir)
+            embedder = OnnxEmbedder.from_model_dir(source, cache_dir=settings.cache_dir,
+                                                   threads=settings.threads)
         except Exception as exc:  # noqa: BLE001 - any failure means "use torch instead"
             if settings.backend == "onnx":
                 raise

@@ -23,12 +23,17 @@ _EXPORT_VERSION = "1"
 class OnnxEmbedder:
     """Mean-pooled sentence embeddings from an int8 ONNX export of the transformer."""
 
-    def __init__(self, onnx_path: Path, tokenizer_path: Path, max_length: int, name: str) -> None:
+    def __init__(self, onnx_path: Path, tokenizer_path: Path, max_length: int, name: str,
+                 threads: int | None = None) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        # Idle ONNX threads spin by default: that buys a little latency for a lone call and
+        # burns a core the proxy's event loop and the next batch need under concurrency.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
@@ -41,7 +46,8 @@ class OnnxEmbedder:
         self.name = name
 
     @classmethod
-    def from_model_dir(cls, model_dir: Path, cache_dir: str | None = None) -> "OnnxEmbedder":
+    def from_model_dir(cls, model_dir: Path, cache_dir: str | None = None,
+                       threads: int | None = None) -> "OnnxEmbedder":
         model_dir = model_dir.resolve()
         if not model_dir.is_dir():
             raise FileNotFoundError(f"ONNX export needs a local model directory, got {model_dir}")
@@ -52,7 +58,8 @@ class OnnxEmbedder:
         exported = _export_path(model_dir, cache_dir)
         if not exported.is_file():
             _export_int8(model_dir, exported)
-        return cls(exported, tokenizer, _max_length(model_dir), f"onnx-int8:{model_dir.name}")
+        return cls(exported, tokenizer, _max_length(model_dir), f"onnx-int8:{model_dir.name}",
+                   threads)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         with self._lock:

@@ -36,7 +36,7 @@ COUNTERS = {
     "bypasses": "Requests the cache did not look up (no text, no-cache, mode off, invalid)",
     "shadow_hits": "Shadow-mode lookups that would have hit",
     "guard_rejections": "Candidates above the threshold vetoed by the guard",
-    "fail_opens": "Cache faults and deadline overruns turned into misses",
+    "fail_opens": "Cache faults, deadline overruns and overload refusals turned into misses",
     "stores": "Answers stored",
     "evictions": "Entries evicted by the category quota",
     "expirations": "Entries removed at expiry",

@@ -37,6 +37,7 @@ class Holder(Protocol):
 class Deployment(Protocol):
     store: DocumentStore
     snapshot_dir: Path | None  # where index snapshots go; None = rebuild from the store
+    remote: bool  # a document read is a network round trip: never on an event loop
 
     def write(self, document: Document, encoded: bytes, quota: int, holder: Holder) -> int:
         """Store ``document`` within the category ``quota`` and index it in ``holder``;
@@ -51,6 +52,8 @@ class Deployment(Protocol):
 
 
 class LocalDeployment:
+    remote = False  # diskcache or memory: a read is microseconds
+
     def __init__(self, store: DocumentStore, snapshot_dir: Path | None) -> None:
         self.store = store
         self.snapshot_dir = snapshot_dir
@@ -73,6 +76,7 @@ class LocalDeployment:
 
 class SharedDeployment:
     snapshot_dir = None  # replicas of a shared store rebuild from it (snapshots are per machine)
+    remote = True  # Redis: a read can take up to redis_timeout_ms
 
     def __init__(self, feed: "SharedStore", follow_block_ms: int) -> None:
         self.store = feed

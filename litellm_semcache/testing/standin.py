@@ -73,6 +73,9 @@ def _last_prompt(body: dict[str, Any]) -> str:
 def _handler_for(model: StandInModel) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without TCP_NODELAY the body waits for the
+        # client's delayed ACK (~40 ms on Linux), which would swamp every latency measured here.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:  # quiet
             pass

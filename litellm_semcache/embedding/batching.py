@@ -1,0 +1,163 @@
+"""Embedding as a service: concurrent lookups share one model call.
+
+One ONNX call on eight short prompts costs about as much as two calls on one, so lookups that
+arrive together should share a call. Texts go into a bounded queue; a dedicated worker thread
+(or a few) takes whatever is queued and, while more are arriving, waits up to ``max_wait_ms``
+for a fuller batch, then embeds the batch in one call. A lone text is embedded at once: a quiet
+proxy pays no batching delay.
+
+The queue is the admission control. It refuses a text at once (:class:`QueueFull`) when it
+holds ``max_queue`` texts, or when the texts ahead of it would take longer than the caller's
+budget at the measured rate: under overload a lookup becomes a counted miss instead of waiting
+past its deadline. A text that is accepted is always embedded; whoever stops waiting for it,
+the result still reaches the callbacks of its future (the memo, for the write that follows).
+Identical texts waiting together share one slot and one future.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+
+import numpy as np
+
+from litellm_semcache.errors import SemcacheError
+
+_RATE_SMOOTHING = 0.2  # weight of the newest batch in the seconds-per-text estimate
+
+
+class QueueFull(SemcacheError):
+    """The embedding queue cannot take this text within the caller's budget."""
+
+
+class BatchingEmbedder:
+    """Micro-batches single texts for ``embed`` (a batch function: texts in, rows out).
+
+    ``dim`` and ``name`` describe the vectors (the :class:`~.base.Embedder` protocol). Worker
+    threads start with the first text and stop with :meth:`close`.
+    """
+
+    def __init__(self, embed: Callable[[Sequence[str]], np.ndarray], dim: int, name: str, *,
+                 max_batch: int = 16, max_wait_ms: float = 1.0, max_queue: int = 256,
+                 workers: int = 1) -> None:
+        self.dim = dim
+        self.name = name
+        self._embed = embed
+        self._max_batch = max(1, max_batch)
+        self._max_wait = max(0.0, max_wait_ms / 1000)
+        self._max_queue = max(1, max_queue)
+        self._workers_wanted = max(1, workers)
+        self._queue: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
+        self._ready = threading.Condition()
+        self._workers: list[threading.Thread] = []
+        self._busy = 0
+        self._closed = False
+        self.seconds_per_text = 0.0  # measured; 0 until the first batch
+        self.batches = 0
+        self.texts = 0
+
+    # ------------------------------------------------------------------ callers
+
+    def submit(self, text: str, budget_s: float | None = None) -> Future[np.ndarray]:
+        """Queue ``text``; the future holds its row. Raises :class:`QueueFull` at once when
+        the queue is full or would not reach it within ``budget_s`` seconds."""
+        with self._ready:
+            queued = self._queue.get(text)
+            if queued is not None:
+                return queued
+            waiting = len(self._queue)
+            if waiting >= self._max_queue or (
+                    budget_s is not None
+                    and (waiting + 1) * self.seconds_per_text / self._workers_wanted > budget_s):
+                raise QueueFull(f"embedding queue full ({waiting} texts waiting)")
+            return self._enqueue(text)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The Embedder protocol, blocking and never refused (writes, warm-ups). A batch is
+        already a batch: it is embedded directly."""
+        with self._ready:
+            direct = len(texts) != 1 or self._closed
+            future = None if direct else self._queue.get(texts[0]) or self._enqueue(texts[0])
+        if future is None:
+            return self._embed(texts)
+        return future.result()[None, :]
+
+    def idle(self) -> bool:
+        """Nothing queued and no batch running: spare capacity for speculative work."""
+        return not self._queue and not self._busy
+
+    def close(self) -> None:
+        """Stop the workers once the queue is empty (queued texts are still embedded)."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
+    # ------------------------------------------------------------------ workers
+
+    def _enqueue(self, text: str) -> Future[np.ndarray]:
+        if self._closed:
+            raise QueueFull("the embedding service is closed")
+        future: Future[np.ndarray] = Future()
+        self._queue[text] = future
+        if len(self._workers) < self._workers_wanted:
+            worker = threading.Thread(target=self._work, name="semcache-embed", daemon=True)
+            self._workers.append(worker)
+            worker.start()
+        self._ready.notify()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._run(batch)
+
+    def _next_batch(self) -> list[tuple[str, Future[np.ndarray]]] | None:
+        with self._ready:
+            while not self._queue:
+                if self._closed:
+                    return None
+                self._ready.wait()
+            batch = self._take(self._max_batch)
+            if 1 < len(batch) < self._max_batch and self._max_wait:
+                # Others are arriving: a little patience fills the batch (one call for all).
+                until = time.monotonic() + self._max_wait
+                while len(batch) < self._max_batch:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    if not self._queue:
+                        self._ready.wait(left)
+                    batch += self._take(self._max_batch - len(batch))
+            self._busy += 1
+            return batch
+
+    def _take(self, count: int) -> list[tuple[str, Future[np.ndarray]]]:
+        taken = []
+        while self._queue and len(taken) < count:
+            taken.append(self._queue.popitem(last=False))
+        return taken
+
+    def _run(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
+        started = time.perf_counter()
+        try:
+            vectors = self._embed([text for text, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - every waiter learns of the failure
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        finally:
+            with self._ready:
+                self._busy -= 1
+        per_text = (time.perf_counter() - started) / len(batch)
+        self.seconds_per_text = per_text if not self.batches else (
+            (1 - _RATE_SMOOTHING) * self.seconds_per_text + _RATE_SMOOTHING * per_text)
+        self.batches += 1
+        self.texts += len(batch)
+        for (_, future), vector in zip(batch, vectors):
+            vector.setflags(write=False)
+            future.set_result(vector)

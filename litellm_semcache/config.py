@@ -103,7 +103,7 @@ class EmbeddingSettings(_Strict):
     memo_size: int = Field(1024, ge=0)
     cache_dir: str | None = Field(None, description="where the ONNX export is kept")
     threads: int | None = Field(None, ge=1, le=64, description="ONNX threads per call; "
-                                "None = the CPU cores, at most 4")
+                                "None = half the CPU cores, at most 4")
     batch_max: int = Field(16, ge=1, le=256, description="concurrent lookups embedded in one "
                                                         "model call, at most")
     batch_wait_ms: float = Field(1.0, ge=0, le=2, description="how long a batch waits for more "

@@ -2,12 +2,16 @@
 
 One ONNX call on eight short prompts costs about as much as two calls on one, so lookups that
 arrive together should share a call. Texts go into a bounded queue; a dedicated worker thread
-(or a few) takes whatever is queued and, while more are arriving, waits up to ``max_wait_ms``
-for a fuller batch, then embeds the batch in one call. A lone text is embedded at once: a quiet
-proxy pays no batching delay.
+takes whatever is queued and, while more are arriving, waits up to ``max_wait_ms`` for a fuller
+batch. A lone text is embedded at once: a quiet proxy pays no batching delay.
+
+Long texts do not gain from batching (the work grows with tokens, and beyond about a thousand
+padded tokens per call it grows faster than that), and they would hold short ones back. So a
+batch is sorted by length and cut into calls of at most ``max_tokens`` padded tokens; the
+shortest are answered first.
 
 The queue is the admission control. It refuses a text at once (:class:`QueueFull`) when it
-holds ``max_queue`` texts, or when the texts ahead of it would take longer than the caller's
+holds ``max_queue`` texts, or when the tokens ahead of it would take longer than the caller's
 budget at the measured rate: under overload a lookup becomes a counted miss instead of waiting
 past its deadline. A text that is accepted is always embedded; whoever stops waiting for it,
 the result still reaches the callbacks of its future (the memo, for the write that follows).
@@ -26,7 +30,9 @@ import numpy as np
 
 from litellm_semcache.errors import SemcacheError
 
-_RATE_SMOOTHING = 0.2  # weight of the newest batch in the seconds-per-text estimate
+_RATE_SMOOTHING = 0.2  # weight of the newest call in the seconds-per-token estimate
+_CHARS_PER_TOKEN = 4  # English text; only an estimate for batching and admission
+_MAX_TOKENS_PER_TEXT = 256  # the model's truncation (all-MiniLM-L6-v2)
 
 
 class QueueFull(SemcacheError):
@@ -42,21 +48,24 @@ class BatchingEmbedder:
 
     def __init__(self, embed: Callable[[Sequence[str]], np.ndarray], dim: int, name: str, *,
                  max_batch: int = 16, max_wait_ms: float = 1.0, max_queue: int = 256,
-                 workers: int = 1) -> None:
+                 max_tokens: int = 256, workers: int = 1) -> None:
         self.dim = dim
         self.name = name
         self._embed = embed
         self._max_batch = max(1, max_batch)
         self._max_wait = max(0.0, max_wait_ms / 1000)
         self._max_queue = max(1, max_queue)
+        self._max_tokens = max(_MAX_TOKENS_PER_TEXT, max_tokens)
         self._workers_wanted = max(1, workers)
         self._queue: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
         self._ready = threading.Condition()
         self._workers: list[threading.Thread] = []
         self._busy = 0
+        self._queued_tokens = 0
+        self._running_tokens = 0
         self._closed = False
-        self.seconds_per_text = 0.0  # measured; 0 until the first batch
-        self.batches = 0
+        self.seconds_per_token = 0.0  # measured; 0 until the first call
+        self.calls = 0
         self.texts = 0
 
     # ------------------------------------------------------------------ callers
@@ -69,9 +78,10 @@ class BatchingEmbedder:
             if queued is not None:
                 return queued
             waiting = len(self._queue)
+            ahead = self._queued_tokens + self._running_tokens + _tokens(text)
             if waiting >= self._max_queue or (
                     budget_s is not None
-                    and (waiting + 1) * self.seconds_per_text / self._workers_wanted > budget_s):
+                    and ahead * self.seconds_per_token / self._workers_wanted > budget_s):
                 raise QueueFull(f"embedding queue full ({waiting} texts waiting)")
             return self._enqueue(text)
 
@@ -102,6 +112,7 @@ class BatchingEmbedder:
             raise QueueFull("the embedding service is closed")
         future: Future[np.ndarray] = Future()
         self._queue[text] = future
+        self._queued_tokens += _tokens(text)
         if len(self._workers) < self._workers_wanted:
             worker = threading.Thread(target=self._work, name="semcache-embed", daemon=True)
             self._workers.append(worker)
@@ -134,30 +145,61 @@ class BatchingEmbedder:
                         self._ready.wait(left)
                     batch += self._take(self._max_batch - len(batch))
             self._busy += 1
+            self._running_tokens += sum(_tokens(text) for text, _ in batch)
             return batch
 
     def _take(self, count: int) -> list[tuple[str, Future[np.ndarray]]]:
         taken = []
         while self._queue and len(taken) < count:
-            taken.append(self._queue.popitem(last=False))
+            text, future = self._queue.popitem(last=False)
+            self._queued_tokens -= _tokens(text)
+            taken.append((text, future))
         return taken
 
     def _run(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
+        try:
+            for call in _calls(sorted(batch, key=lambda item: _tokens(item[0])),
+                               self._max_tokens):
+                self._call(call)
+        finally:
+            with self._ready:
+                self._busy -= 1
+
+    def _call(self, call: list[tuple[str, Future[np.ndarray]]]) -> None:
         started = time.perf_counter()
         try:
-            vectors = self._embed([text for text, _ in batch])
+            vectors = self._embed([text for text, _ in call])
         except Exception as exc:  # noqa: BLE001 - every waiter learns of the failure
-            for _, future in batch:
+            for _, future in call:
                 future.set_exception(exc)
             return
         finally:
             with self._ready:
-                self._busy -= 1
-        per_text = (time.perf_counter() - started) / len(batch)
-        self.seconds_per_text = per_text if not self.batches else (
-            (1 - _RATE_SMOOTHING) * self.seconds_per_text + _RATE_SMOOTHING * per_text)
-        self.batches += 1
-        self.texts += len(batch)
-        for (_, future), vector in zip(batch, vectors):
+                self._running_tokens -= sum(_tokens(text) for text, _ in call)
+        padded = len(call) * max(_tokens(text) for text, _ in call)
+        rate = (time.perf_counter() - started) / padded
+        self.seconds_per_token = rate if not self.calls else (
+            (1 - _RATE_SMOOTHING) * self.seconds_per_token + _RATE_SMOOTHING * rate)
+        self.calls += 1
+        self.texts += len(call)
+        for (_, future), vector in zip(call, vectors):
             vector.setflags(write=False)
             future.set_result(vector)
+
+
+def _tokens(text: str) -> int:
+    """Estimated tokens of ``text`` after the model's truncation (cheap: no tokenizer)."""
+    return min(_MAX_TOKENS_PER_TEXT, 2 + len(text) // _CHARS_PER_TOKEN)
+
+
+def _calls(batch: list[tuple[str, Future[np.ndarray]]], max_tokens: int
+           ) -> list[list[tuple[str, Future[np.ndarray]]]]:
+    """Cut a batch sorted by length into calls of at most ``max_tokens`` padded tokens."""
+    calls: list[list[tuple[str, Future[np.ndarray]]]] = []
+    for item in batch:
+        current = calls[-1] if calls else None
+        if current is None or (len(current) + 1) * _tokens(item[0]) > max_tokens:
+            calls.append([item])
+        else:
+            current.append(item)
+    return calls

@@ -29,7 +29,9 @@ class OnnxEmbedder:
         from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        # Half the cores (1 of 2): the proxy's event loop needs the other half under load,
+        # and concurrent lookups are batched rather than split across threads.
+        options.intra_op_num_threads = threads or max(1, min(4, (os.cpu_count() or 2) // 2))
         options.inter_op_num_threads = 1
         # Idle ONNX threads spin by default: that buys a little latency for a lone call and
         # burns a core the proxy's event loop and the next batch need under concurrency.

@@ -90,7 +90,7 @@ class SemanticCache:
                                        self._embed, self.load, verifier or GuardVerifier(),
                                        pending, remover, clock)
         self._writer = WritePath(self.settings, self.deployment, self.catalogue, categorizer,
-                                 self._embed, self.load, pending, self.recorder, remover, clock)
+                                 self._embed_for_write, self.load, pending, self.recorder, remover, clock)
         self._categorizer = categorizer
         rebuilder = Rebuilder(self.catalogue, store_, self.settings, self.embedder.name,
                               self.embedder.dim, clock, self.deployment.snapshot_dir)
@@ -243,6 +243,15 @@ class SemanticCache:
 
     def _embed(self, text: str) -> np.ndarray:
         return self._embedding_breaker.call(lambda: self.embedder.embed_one(text))
+
+    def _embed_for_write(self, text: str) -> np.ndarray:
+        """Writes embed through the batched service too: one model call at a time, and the
+        write after an overloaded lookup joins that queue instead of competing with it."""
+        vector = self.embedder.peek(text)
+        if vector is None:
+            vector = self.async_path.embedding.embed([text])[0]  # the breaker is inside
+            self.embedder.keep(text, vector)
+        return vector
 
     def _within_deadline(self, decision: Decision) -> Decision:
         if (decision.outcome is not Outcome.BYPASS

@@ -59,10 +59,21 @@ class SemcacheProxyHandler(CustomLogger):
         if not self._load_attached:
             self._attach_load_policy()
         try:
-            self.engine.validate(data)
+            view = self.engine.validate(data)
         except InvalidRequest as exc:
             raise HTTPException(status_code=400, detail={"error": f"litellm-semcache: {exc}"}) from None
+        self.engine.prefetch(view)  # when idle: the embedding overlaps LiteLLM's routing
         return data
+
+    async def async_post_call_failure_hook(self, request_data: dict, original_exception: Any,
+                                           user_api_key_dict: Any,
+                                           traceback_str: str | None = None) -> None:
+        """The request failed after LiteLLM's retries: free its single-flight place. (The
+        proxy gives every retry the request's call id, and LiteLLM reports a failure of a call
+        id once, after the first attempt.)"""
+        failed = getattr(self._backend, "upstream_failed", None)
+        if callable(failed) and isinstance(request_data, dict):
+            failed(request_data.get("litellm_call_id"))
 
     async def async_post_call_response_headers_hook(
         self, data: dict, user_api_key_dict: Any, response: Any, request_headers: Any = None,

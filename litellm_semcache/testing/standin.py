@@ -21,10 +21,11 @@ class StandInModel:
     def __init__(self, latency_ms: float = 0.0, port: int = 0) -> None:
         self.latency_ms = latency_ms
         self.fail_streams = False  # True: streams break off with an error event mid-way
+        self.fail_requests = False  # True: every request is answered with HTTP 500
         self.calls = 0
         self.prompts: list[str] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server = _Server(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -56,6 +57,12 @@ class StandInModel:
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
         return f"answer to: {prompt}"
+
+
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) drops connection attempts of a proxy that opens many
+    # connections at once; the client then retries after 1, 3, 7 ... seconds.
+    request_queue_size = 1024
 
 
 def _last_prompt(body: dict[str, Any]) -> str:
@@ -94,6 +101,10 @@ def _handler_for(model: StandInModel) -> type[BaseHTTPRequestHandler]:
                 self._json({"error": {"message": "invalid JSON"}}, status=400)
                 return
             text = model._answer(body)
+            if model.fail_requests:
+                self._json({"error": {"message": "stand-in failure", "type": "server_error"}},
+                           status=500)
+                return
             chat = self.path.rstrip("/").endswith("/chat/completions")
             if body.get("stream"):
                 self._stream(body, text, chat)

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from litellm_semcache.engine.decision import Decision, Outcome
 
-_MAX_IN_FLIGHT = 10_000
 
 
 @dataclass
@@ -60,6 +60,9 @@ class SingleFlight:
         self._holds = holds
         self._flights: dict[str, Flight] = {}
         self._leaders: dict[str, str] = {}  # call id -> request key
+        # (when it may end, key, flight), in that order: flights (and the answers they hold)
+        # leave ``wait`` seconds after they started or finished, whoever asks next
+        self._ends: deque[tuple[float, str, Flight]] = deque()
 
     def leading(self, request_key: str) -> bool:
         """Whether an identical request is at the model now (its answer is worth waiting for)."""
@@ -75,6 +78,7 @@ class SingleFlight:
             return None
         while True:
             now = time.monotonic()
+            self._expire(now)
             flight = self._flights.get(request_key)
             if flight is not None and call_id is not None and flight.leader == call_id:
                 flight = None  # the leader itself again (a retry of its own call): lead again
@@ -108,6 +112,7 @@ class SingleFlight:
         if flight is None or flight.finished is not None or not flight.answered:
             return
         flight.finished = time.monotonic()
+        self._ends.append((flight.finished + self._wait, request_key, flight))  # type: ignore[arg-type]
         if flight.leader is not None:
             self._leaders.pop(flight.leader, None)  # nothing left to abandon
         if stored is not None and stored.outcome is Outcome.STORED:
@@ -144,17 +149,19 @@ class SingleFlight:
                 and stored.entry_id is not None and self._holds(stored.entry_id))
 
     def _lead(self, request_key: str, flight: Flight) -> None:
-        if len(self._flights) > _MAX_IN_FLIGHT:
-            now = time.monotonic()
-            for key, old in list(self._flights.items()):
-                if not self._joinable(old, now):
-                    self._forget(key, old)
         previous = self._flights.get(request_key)
         if previous is not None:
             self._forget(request_key, previous)
         self._flights[request_key] = flight
+        self._ends.append((flight.since + self._wait, request_key, flight))
         if flight.leader is not None:
             self._leaders[flight.leader] = request_key
+
+    def _expire(self, now: float) -> None:
+        while self._ends and self._ends[0][0] < now:
+            _, request_key, flight = self._ends.popleft()
+            if not self._joinable(flight, now):
+                self._forget(request_key, flight)
 
     def _forget(self, request_key: str, flight: Flight) -> None:
         if self._flights.get(request_key) is flight:

@@ -24,7 +24,6 @@ import contextlib
 import multiprocessing
 import os
 import random
-import secrets
 import statistics
 import tempfile
 import time
@@ -33,10 +32,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.proxy_latency import MASTER_KEY
+from bench.proxy_latency import _config as proxy_config
 from harness import litellm_proxy
 
 ROOT = Path(__file__).resolve().parents[1]
-MASTER_KEY = f"sk-bench-{secrets.token_hex(16)}"
 FAIL_OPEN_REASONS = {"deadline", "fail_open", "overloaded"}
 _PARAPHRASES = ("Hi! {p}", "Please help me with this: {p}", "{p}\n\nThank you!")
 _MAX_PROMPT_CHARS = 8000  # the shipped max_prompt_chars: longer prompts bypass the cache
@@ -66,19 +66,6 @@ def workload(requests: int, bases: list[str], seed: int = 13) -> list[str]:
             paraphrased.discard(prompt)
             prompts[position] = rng.choice(_PARAPHRASES).format(p=prompt)
     return prompts
-
-
-def _config(upstream: str, with_cache: bool) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "model_list": [{"model_name": "chat-small",
-                        "litellm_params": {"model": "openai/stand-in", "api_base": upstream,
-                                           "api_key": "sk-upstream"},
-                        "model_info": {"id": "stand-in-a"}}],
-        "general_settings": {"master_key": MASTER_KEY},
-    }
-    if with_cache:
-        config["litellm_settings"] = {"callbacks": "litellm_semcache.proxy_handler"}
-    return config
 
 
 def _serve_stand_in(latency_ms: float, ready: Any, orders: Any) -> None:
@@ -206,7 +193,7 @@ def run(clients_levels: tuple[int, ...] = (1, 50, 200), upstream_ms: float = 200
             url, calls = stack.enter_context(stand_in_process(upstream_ms))
             proxy_env = None if extra is None else {
                 **env, "SEMCACHE_STORE__PATH": str(workdir / name / "store"), **extra}
-            proxy = stack.enter_context(litellm_proxy(_config(url, extra is not None),
+            proxy = stack.enter_context(litellm_proxy(proxy_config(url, extra is not None),
                                                       workdir / name, proxy_env))
             asyncio.run(_drive(proxy.base_url, [f"warm-up request {n}" for n in range(20)], 4))
             proxies[name] = (proxy, calls)

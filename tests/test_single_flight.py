@@ -14,10 +14,9 @@ import litellm
 import pytest
 
 from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
-from litellm_semcache.embedding import MemoEmbedder
 from litellm_semcache.engine import SemanticCache
 from litellm_semcache.integrations import litellm_backend
-from litellm_semcache.testing import FakeClock, MemoryStore, StandInModel
+from litellm_semcache.testing import MemoryStore, StandInModel
 
 WINDOW_MS = 600_000  # far longer than any scenario may take
 
@@ -37,27 +36,18 @@ class GatedStore(MemoryStore):
 
 
 @pytest.fixture
-def attached(embedder):
-    """``attached(store=None)``: an engine with the shipped policy and a ten-minute window as
-    LiteLLM's cache; its clock (a FakeClock) is ``engine.test_clock``."""
-    previous, engines = litellm.cache, []
+def attached(make_cache):
+    """``attached(**overrides)``: the shipped policy with a ten-minute window as LiteLLM's cache
+    (the engine's clock is the ``clock`` fixture)."""
+    previous = litellm.cache
 
-    def attach(store=None) -> SemanticCache:
-        settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
-        settings.log_level, settings.single_flight_wait_ms = "warning", WINDOW_MS
-        clock = FakeClock()
-        engine = SemanticCache(settings, embedder=embedder,
-                               store=store if store is not None else MemoryStore(),
-                               clock=clock)
-        engine.test_clock = clock
+    def attach(**overrides) -> SemanticCache:
+        engine = make_cache(single_flight_wait_ms=WINDOW_MS, log_level="warning", **overrides)
         litellm_backend.attach(engine)
-        engines.append(engine)
         return engine
 
     yield attach
     litellm.cache = previous
-    for engine in engines:
-        engine.close()
 
 
 def ask(prompt: str, answer, **kwargs):
@@ -69,19 +59,17 @@ def content(response) -> str:
     return response.choices[0].message.content
 
 
-async def stored(engine: SemanticCache, count: int) -> None:
-    while len(engine) < count:  # LiteLLM writes in a background task
-        await asyncio.sleep(0.01)
-
-
 def run(scenario) -> object:
     return asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
-def test_identical_requests_get_the_answer_while_the_leaders_write_is_still_held(attached):
+def test_identical_requests_get_the_answer_while_the_leaders_write_is_still_held(embedder):
+    settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
+    settings.log_level, settings.single_flight_wait_ms = "warning", WINDOW_MS
     store = GatedStore()
-    attached(store)
-    prompt = "Tell me a fun fact about octopuses"
+    engine = SemanticCache(settings, embedder=embedder, store=store)
+    previous, prompt = litellm.cache, "Tell me a fun fact about octopuses"
+    litellm_backend.attach(engine)
 
     async def burst(model):
         return await asyncio.gather(*(
@@ -95,56 +83,56 @@ def test_identical_requests_get_the_answer_while_the_leaders_write_is_still_held
             write_still_held = not store.gate.is_set()
     finally:
         store.gate.set()
+        litellm.cache = previous
+        engine.close()
     assert write_still_held and store.writing.is_set()
     assert model.calls == 1  # one leader; seven waited for its answer, none for its write
     assert [content(a) for a in answers] == [f"answer to: {prompt}"] * 8
     assert sum(bool(a._hidden_params.get("cache_hit")) for a in answers) == 7
 
 
-def test_an_expired_answer_is_not_served_by_single_flight(attached):
-    engine = attached()
-
+def asked_again_after(engine: SemanticCache, prompt: str, meanwhile, **first_options):
+    """Ask, wait for the answer to be stored, run ``meanwhile``, ask the same again."""
     async def scenario():
-        await ask("how long do cats sleep? sf-ttl", "first answer", cache={"ttl": 1})
-        await stored(engine, 1)
-        engine.test_clock.advance(2)  # the entry expired; the flight's window has not
-        return await ask("how long do cats sleep? sf-ttl", "after expiry")
+        await ask(prompt, "first answer", **first_options)
+        while len(engine) < 1:  # LiteLLM writes in a background task
+            await asyncio.sleep(0.01)
+        meanwhile()
+        return await ask(prompt, "asked again")
 
     again = run(scenario)
-    assert content(again) == "after expiry" and not again._hidden_params.get("cache_hit")
+    return content(again), bool(again._hidden_params.get("cache_hit"))
+
+
+def test_an_expired_answer_is_not_served_by_single_flight(attached, clock):
+    engine = attached()
+    # the entry expires; the flight's window (ten minutes) has not passed
+    again = asked_again_after(engine, "how long do cats sleep?", lambda: clock.advance(2),
+                              cache={"ttl": 1})
+    assert again == ("asked again", False)
 
 
 def test_a_flushed_answer_is_not_served_by_single_flight(attached):
     engine = attached()
-
-    async def scenario():
-        await ask("recommend a good mystery novel sf", "The Hound of the Baskervilles")
-        await stored(engine, 1)
-        litellm.cache.cache.flush_cache()
-        return await ask("recommend a good mystery novel sf", "after the flush")
-
-    after = run(scenario)
-    assert content(after) == "after the flush" and not after._hidden_params.get("cache_hit")
+    again = asked_again_after(engine, "recommend a good mystery novel",
+                              litellm.cache.cache.flush_cache)
+    assert again == ("asked again", False)
 
 
-def test_a_no_store_request_does_not_hold_back_the_next_identical_one(attached):
+@pytest.mark.parametrize("answer, options", [
+    pytest.param("not kept", {"cache": {"no-store": True}}, id="no-store"),
+    pytest.param(Exception("upstream failed"), {}, id="upstream-failure"),
+])
+def test_a_leader_that_delivers_no_answer_does_not_hold_back_the_next_request(attached, answer,
+                                                                             options):
     engine = attached()
 
     async def scenario():
-        await ask("hello who are you sf-ns", "not kept", cache={"no-store": True})
-        return await ask("hello who are you sf-ns", "asked again")
+        try:
+            await ask("hello who are you?", answer, **options)
+        except litellm.InternalServerError:
+            assert isinstance(answer, Exception)
+        return await ask("hello who are you?", "asked again")
 
-    later = run(scenario)  # a leader that will never hand its answer over would hang here
-    assert content(later) == "asked again" and len(engine) == 1
-
-
-def test_a_failed_upstream_call_frees_its_place_for_the_retry(attached):
-    attached()
-
-    async def scenario():
-        with pytest.raises(litellm.InternalServerError):
-            await ask("hello who are you sf-err", Exception("upstream failed"))
-        return await ask("hello who are you sf-err", "answer after the failure")
-
-    retry = run(scenario)
-    assert content(retry) == "answer after the failure"
+    later = run(scenario)  # a leader that never hands its answer over would hang here
+    assert content(later) == "asked again" and len(engine) <= 1

@@ -16,19 +16,15 @@ KEY = "sk-tenant-a-0123456789"  # proxy_auth.py
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    with StandInModel() as model:
-        yield model
-
-
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory, upstream):
+def proxy(tmp_path_factory):
+    """(proxy URL, its stand-in upstream); the single-flight window is ten minutes."""
     workdir = tmp_path_factory.mktemp("proxy-load")
     env = {"SEMCACHE_CONFIG": str(ROOT / "config.example.yaml"),
            "SEMCACHE_STORE__PATH": str(workdir / "store"), "SEMCACHE_LOG_LEVEL": "warning",
            "SEMCACHE_SINGLE_FLIGHT_WAIT_MS": "600000", "UPSTREAM_API_KEY": "sk-upstream"}
-    with litellm_proxy(proxy_config(upstream.url, workdir), workdir, env) as running:
-        yield running.base_url
+    with StandInModel() as upstream, \
+            litellm_proxy(proxy_config(upstream.url, workdir), workdir, env) as running:
+        yield running.base_url, upstream
 
 
 def chat(base: str, prompt: str) -> httpx.Response:
@@ -37,7 +33,8 @@ def chat(base: str, prompt: str) -> httpx.Response:
                       json={"model": "chat-small", "messages": [{"role": "user", "content": prompt}]})
 
 
-def test_a_3_mb_prompt_of_u_fdfa_bypasses_the_cache_and_reaches_the_model(proxy, upstream):
+def test_a_3_mb_prompt_of_u_fdfa_bypasses_the_cache_and_reaches_the_model(proxy):
+    proxy, upstream = proxy
     hostile = "\ufdfa" * 1_000_000  # 3 MB of UTF-8; NFKC would make it 18 million characters
     before = upstream.calls
     reply = chat(proxy, hostile)
@@ -49,7 +46,8 @@ def test_a_3_mb_prompt_of_u_fdfa_bypasses_the_cache_and_reaches_the_model(proxy,
     assert httpx.get(f"{proxy}/health/liveliness", timeout=10).status_code == 200
 
 
-def test_a_failed_upstream_call_does_not_hold_back_the_retry(proxy, upstream):
+def test_a_failed_upstream_call_does_not_hold_back_the_retry(proxy):
+    proxy, upstream = proxy
     prompt = "What is the boiling point of water at the top of Everest?"
     upstream.fail_requests = True
     try:

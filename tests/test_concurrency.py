@@ -12,7 +12,7 @@ import litellm
 import pytest
 import redis
 
-from conftest import install_shipped_policy
+from helpers import install_shipped_policy
 from litellm_semcache.testing import StandInModel
 
 pytestmark = pytest.mark.redis

@@ -35,19 +35,50 @@ def test_cosine_alone_falls_for_the_traps_and_context_swaps_never_match():
     assert context_swaps and not any(r.same for r in context_swaps)
 
 
+def _pairs_file(tmp_path, pairs: list[dict]) -> str:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(p) for p in pairs) + "\n")
+    return str(path)
+
+
+def _labelled(category: str, count: int) -> list[dict]:
+    """``count`` pairs per kind: greetings that share an answer, jokes that do not."""
+    same = [{"a": f"hi, how are you today? ({n})", "b": f"hello, how are you doing? ({n})",
+             "same_answer": True, "category": category} for n in range(count)]
+    different = [{"a": f"Tell me a joke about cats ({n})", "b": f"Tell me a joke about dogs ({n})",
+                  "same_answer": False, "category": category} for n in range(count)]
+    return same + different
+
+
 def test_calibrate_proposes_thresholds_within_the_target(tmp_path, capsys):
-    pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text("\n".join(json.dumps(p) for p in [
-        {"a": "hi, how are you today?", "b": "hello, how are you doing?", "same_answer": True,
-         "category": "chat"},
-        {"a": "Tell me a joke about cats", "b": "Tell me a joke about dogs", "same_answer": False,
-         "category": "chat"},
-        {"a": "Write a poem about the sea", "b": "Write a poem about the sea, please",
-         "same_answer": True, "category": "chat"},
-    ]) + "\n")
-    assert cli.main(["calibrate", str(pairs), "--target-false-hit-rate", "0"]) == 0
+    assert cli.main(["calibrate", _pairs_file(tmp_path, _labelled("chat", 10)),
+                     "--target-false-hit-rate", "0"]) == 0
     out = capsys.readouterr().out
-    assert "chat" in out and "similarity_threshold" in out
+    assert "categories:\n  chat:\n    similarity_threshold:" in out
+
+
+def test_calibrate_says_when_a_category_has_too_few_pairs(tmp_path, capsys):
+    assert cli.main(["calibrate", _pairs_file(tmp_path, _labelled("chat", 2)),
+                     "--target-false-hit-rate", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "chat: too few pairs (2 same, 2 different; need 20" in out
+    assert "similarity_threshold" not in out  # nothing to paste into a policy
+
+
+def test_calibrate_never_loosens_a_sensitive_category(tmp_path, capsys):
+    # paraphrases a lenient threshold would serve, no trap: the data alone says "loosen"
+    pairs = [{"a": f"What are the symptoms of diabetes? ({n})",
+              "b": f"Which symptoms does diabetes have? ({n})", "same_answer": True,
+              "category": "medical"} for n in range(12)]
+    pairs += [{"a": f"What is a normal blood pressure? ({n})",
+               "b": f"How do I treat a sprained ankle? ({n})", "same_answer": False,
+               "category": "medical"} for n in range(12)]
+    assert cli.main(["calibrate", _pairs_file(tmp_path, pairs), "--target-false-hit-rate",
+                     "0.05"]) == 0
+    out = capsys.readouterr().out
+    current = load_settings(None).categories["medical"].similarity_threshold
+    assert f"medical:\n    similarity_threshold: {current:.3f}" in out
+    assert "never loosened" in out
 
 
 def test_calibrate_rejects_a_malformed_file(tmp_path, capsys):

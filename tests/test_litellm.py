@@ -91,11 +91,12 @@ def test_a_broken_cache_never_fails_the_request(installed, monkeypatch):
 
 def test_config_from_env_var(tmp_path, monkeypatch):
     policy = tmp_path / "policy.yaml"
-    policy.write_text("categories:\n  chat:\n    similarity_threshold: 0.7\n")
+    policy.write_text("categories:\n  chat:\n    similarity_threshold: 0.76\n")
     monkeypatch.setenv("SEMCACHE_CONFIG", str(policy))
     settings = load_settings(None)
-    assert settings.categories["chat"].similarity_threshold == 0.7
-    assert settings.categories["default"].similarity_threshold == 0.97  # strict fallback added
+    assert settings.categories["chat"].similarity_threshold == 0.76
+    assert settings.categories["chat"].ttl_seconds == 21600  # the rest from the built-in policy
+    assert settings.categories["default"].similarity_threshold == 0.93
 
 
 def test_async_lookup_is_cut_off_at_the_deadline(installed, embedder, monkeypatch):

@@ -29,6 +29,28 @@ def test_bad_controls_become_http_400(engine):
     assert error.value.status_code == 400 and "cache.ttl" in str(error.value.detail)
 
 
+@pytest.mark.parametrize("header, ttl", [("s-maxage=30", 30.0), ("public, s-maxage=0", 0.0),
+                                         ("max-age=5", None)])
+def test_a_cache_control_header_sets_the_ttl(engine, header, ttl):
+    handler = proxy.SemcacheProxyHandler(engine)
+    data = {"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "proxy_server_request": {"headers": {"cache-control": header}}}
+    asyncio.run(handler.async_pre_call_hook(None, None, data, "completion"))
+    assert data.get("ttl") == ttl
+
+
+@pytest.mark.parametrize("data", [
+    {"proxy_server_request": {"headers": {"cache-control": "s-maxage=soon"}}},
+    {"ttl": "soon"},
+])
+def test_a_bad_ttl_from_a_header_or_the_body_is_a_400(engine, data):
+    handler = proxy.SemcacheProxyHandler(engine)
+    data = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **data}
+    with pytest.raises(HTTPException) as error:
+        asyncio.run(handler.async_pre_call_hook(None, None, data, "completion"))
+    assert error.value.status_code == 400 and "must be a number of seconds" in str(error.value.detail)
+
+
 def test_a_replaced_litellm_cache_is_reported_once(engine):
     handler = proxy.SemcacheProxyHandler(engine)
     litellm.cache = litellm.Cache(type="local")  # what `cache: true` after `callbacks` does
@@ -69,7 +91,10 @@ def test_metrics_expose_per_category_counters_and_histograms(engine):
     assert 'semcache_entries{category="chat"} 1.0' in text
     assert 'semcache_lookup_latency_seconds_count{category="chat"} 2.0' in text
     assert 'semcache_best_similarity_bucket{category="chat",le="1.0"} 1.0' in text
-    assert 'semcache_above_break_even{category="chat"}' in text
+    # ratios are PromQL's: the sums and counts they are computed from, no ratio gauges
+    assert 'semcache_miss_cost_seconds_count{category="chat"} 1.0' in text
+    assert 'semcache_upstream_latency_seconds_count{category="chat"} 1.0' in text
+    assert "semcache_hit_rate" not in text and "semcache_above_break_even" not in text
 
 
 def test_cli_warm_inspect_stats_flush(tmp_path, monkeypatch, capsys):

@@ -64,7 +64,7 @@ def chat_request(base_url: str, prompt: str, max_tokens: int) -> dict:
         return json.loads(reply.read())
 
 
-# Distinct small-talk prompts (category chat, threshold 0.8): never an exact repeat, so every
+# Distinct small-talk prompts (category chat, threshold 0.81): never an exact repeat, so every
 # probe takes the semantic path whose headers carry the load state.
 JOKE_PROMPTS = ("tell me a funny joke about cats", "say something to cheer me up",
                 "tell me a joke about dogs", "do you know any good jokes", "make me laugh",
@@ -137,6 +137,14 @@ class _Watch:
                 if sensitive.relaxed or sensitive.threshold != MEDICAL.similarity_threshold:
                     self.seen.add(f"{name}_sensitive_relaxed")
 
+    def saturated(self, sources: tuple[str, ...]) -> bool:
+        """Both signals saw the KV cache full, a queue and preemptions."""
+        return all(self.peak.get(f"{source}_kv_usage", 0) >= 0.9
+                   and self.peak.get(f"{source}_waiting", 0) >= 4
+                   and self.preemptions.get(source, 0) > 0
+                   and {f"{source}_overloaded", f"{source}_relaxed"} <= self.seen
+                   for source in sources)
+
     def __enter__(self) -> "_Watch":
         self._thread.start()
         return self
@@ -161,7 +169,10 @@ def test_pressure_moves_both_signals_and_relaxes_only_that_model(vllm, metrics_s
     try:
         with _Watch(push, pull) as watch:
             started = time.monotonic()
-            burst(server.base_url)
+            for _ in range(3):  # on a busy 2-core box one burst may queue too little: repeat
+                burst(server.base_url)
+                if watch.saturated(("push", "pull")):
+                    break
             elapsed = time.monotonic() - started
         for source in ("push", "pull"):
             assert watch.peak[f"{source}_kv_usage"] >= 0.9, (source, watch.peak)
@@ -258,7 +269,7 @@ def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
         proxy_ask(proxy.base_url, key, "hello there")  # the first call attaches the scraper
         time.sleep(1.0)
         calm = proxy_ask(proxy.base_url, key, "good morning to you")
-        assert (calm["x-semcache-load"], calm["x-semcache-threshold"]) == ("normal", "0.8"), calm
+        assert (calm["x-semcache-load"], calm["x-semcache-threshold"]) == ("normal", "0.81"), calm
         assert calm["x-semcache-deployment"] == "vllm-a"
         # Twice the usual burst, so that the queue outlasts the probes on a box where vLLM,
         # the proxy and the test share two cores.
@@ -283,11 +294,11 @@ def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
                  r.get("x-semcache-load-score")) for r in replies]
         busy = [reply for reply in replies if reply.get("x-semcache-load") == "overloaded"]
         assert busy, seen
-        assert all(float(reply["x-semcache-threshold"]) < 0.8 for reply in busy), seen
+        assert all(float(reply["x-semcache-threshold"]) < 0.81 for reply in busy), seen
         assert max(float(reply["x-semcache-load-score"]) for reply in busy) >= 0.8, seen
         for prompt in DINNER_PROMPTS:  # the smoothed score decays, then the minimum dwell passes
             time.sleep(1.5)
             after = proxy_ask(proxy.base_url, key, prompt)
             if after["x-semcache-load"] == "normal":
                 break
-        assert (after["x-semcache-load"], after["x-semcache-threshold"]) == ("normal", "0.8"), after
+        assert (after["x-semcache-load"], after["x-semcache-threshold"]) == ("normal", "0.81"), after

@@ -1,7 +1,8 @@
 """``semcache`` command line. Errors are one clear message and exit status 2, never a traceback.
 
     semcache check-config [FILE]            validate a policy, print the effective policy
-    semcache stats [--metrics URL]          per-category table (store contents, or live counters)
+    semcache stats [--metrics URL [--api-key K]]
+                                            per-category table (store contents, or live counters)
     semcache inspect PROMPT [--top N]       stored entries most similar to a prompt
     semcache flush [--category C] [--yes]   delete entries (all, or one category)
     semcache warm FILE [--proxy URL --api-key K] [--model M]
@@ -9,6 +10,7 @@
     semcache calibrate PAIRS.jsonl [--target-false-hit-rate 0.01]
                                             propose per-category thresholds from labelled pairs
     semcache demo                           the demo replay
+    semcache --version
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="semcache", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, run: Any, help_text: str) -> argparse.ArgumentParser:
@@ -56,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                                                "./semcache.yaml, built-in)")
     stats_args = command("stats", store.stats, "per-category table")
     stats_args.add_argument("--metrics", help="a running proxy's semcache metrics URL for live counters")
+    stats_args.add_argument("--api-key", default=os.environ.get("LITELLM_API_KEY"),
+                            help="sent as a bearer token with --metrics (LiteLLM's /metrics may "
+                                 "require one)")
     inspect_args = command("inspect", store.inspect, "stored entries most similar to a prompt")
     inspect_args.add_argument("prompt")
     inspect_args.add_argument("--top", type=int, default=5)
@@ -77,6 +83,17 @@ def _parser() -> argparse.ArgumentParser:
     demo_args.add_argument("--requests", type=int, default=400)
     demo_args.add_argument("--upstream-ms", type=float, default=100.0, help="stand-in model latency")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("litellm-semcache")
+    except PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
+        from litellm_semcache import __version__
+
+        return __version__
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -19,21 +19,25 @@ def calibrate(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     pairs = calibration.read_pairs(Path(args.pairs))
     results = calibration.observe(pairs, settings)
-    proposals = calibration.propose(results, args.target_false_hit_rate, guard=not args.no_guard)
+    proposals = calibration.propose(results, args.target_false_hit_rate, guard=not args.no_guard,
+                                    policies=settings.categories)
     table = Table(title=f"thresholds for a false-hit rate <= {args.target_false_hit_rate:.1%} "
                         f"({'cosine alone' if args.no_guard else 'with the guard'}, {len(pairs)} pairs)")
-    for column in ("category", "current", "proposed", "hit rate", "false-hit rate", "pairs (same/diff)"):
-        table.add_column(column, justify="left" if column == "category" else "right")
+    for column in ("category", "current", "proposed", "hit rate", "false-hit rate",
+                   "pairs (same/diff)", "note"):
+        table.add_column(column, justify="left" if column in ("category", "note") else "right")
     for category, row in proposals.items():
+        proposed = "-" if row["threshold"] is None else f"{row['threshold']:.3f}"
         table.add_row(category, f"{settings.policy(category).similarity_threshold:.2f}",
-                      f"{row['threshold']:.3f}", percent(row["hit_rate"]),
-                      percent(row["false_hit_rate"]),
-                      f"{row['same_pairs']}/{row['different_pairs']}")
+                      proposed, percent(row["hit_rate"]), percent(row["false_hit_rate"]),
+                      f"{row['same_pairs']}/{row['different_pairs']}", row["note"])
     console().print(table)
-    print("categories:")
+    ready = {category: row for category, row in proposals.items() if row["threshold"] is not None}
+    if ready:
+        print("categories:")
+        for category, row in ready.items():
+            print(f"  {category}:\n    similarity_threshold: {row['threshold']:.3f}")
     for category, row in proposals.items():
-        print(f"  {category}:\n    similarity_threshold: {row['threshold']:.3f}")
-    if any(row["same_pairs"] + row["different_pairs"] < 20 for row in proposals.values()):
-        print("note: fewer than 20 pairs in some categories; treat those proposals as rough")
+        if row["threshold"] is None:
+            print(f"{category}: {row['note']}")
     return 0
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from litellm_semcache.cli.output import console, number
 from litellm_semcache.config import CacheSettings, load_settings
+from litellm_semcache.config_layers import suggest
 from litellm_semcache.errors import SemcacheError
 from litellm_semcache.store import Stored
 
@@ -29,7 +31,7 @@ def _open_store(settings: CacheSettings) -> Any:
 
 def stats(args: argparse.Namespace) -> int:
     if args.metrics:
-        return _live_stats(args.metrics)
+        return _live_stats(args.metrics, args.api_key)
     settings = load_settings(args.config)
     store = _open_store(settings)
     now = time.time()
@@ -57,21 +59,33 @@ def stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _live_stats(url: str) -> int:
+def _live_stats(url: str, api_key: str | None = None) -> int:
     from prometheus_client.parser import text_string_to_metric_families
 
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        text = reply.read().decode()
-    wanted = ("lookups", "hits", "misses", "bypasses", "shadow_hits", "guard_rejections",
-              "fail_opens", "entries", "hit_rate", "break_even_hit_rate")
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=10) as reply:
+            text = reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        hint = " (pass --api-key)" if exc.code in (401, 403) and not api_key else ""
+        raise SemcacheError(f"{url} answered HTTP {exc.code}{hint}") from None
+    except urllib.error.URLError as exc:
+        raise SemcacheError(f"cannot reach {url}: {exc.reason}") from None
+    counted = ("lookups", "hits", "misses", "bypasses", "shadow_hits", "guard_rejections",
+               "fail_opens", "entries")
+    wanted = (*counted, "hit_rate")
     table: dict[str, dict[str, float]] = {}
     for family in text_string_to_metric_families(text):
         name = family.name.removeprefix("semcache_")
-        if name in wanted:
+        if name in counted:
             for sample in family.samples:
                 if sample.name.endswith("_created"):
                     continue
                 table.setdefault(sample.labels.get("category", "?"), {})[name] = sample.value
+    for values in table.values():  # as PromQL would: hits / (hits + misses + shadow hits)
+        answered = sum(values.get(name, 0.0) for name in ("hits", "misses", "shadow_hits"))
+        values["hit_rate"] = values.get("hits", 0.0) / answered if answered else float("nan")
     view = Table(title=f"live counters from {url}")
     view.add_column("category")
     for name in wanted:
@@ -113,6 +127,10 @@ def inspect(args: argparse.Namespace) -> int:
 
 def flush(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    if args.category is not None and args.category not in settings.categories:
+        raise SemcacheError(f"--category: the policy has no category {args.category!r}"
+                            f"{suggest(args.category, settings.categories)}; known: "
+                            f"{', '.join(settings.categories)}")
     what = f"category {args.category!r}" if args.category else "ALL categories"
     if not args.yes:
         if not sys.stdin.isatty():

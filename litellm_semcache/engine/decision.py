@@ -50,6 +50,7 @@ class Reason(str, Enum):
     NO_CACHE = "no-cache"
     MODE_OFF = "mode_off"
     INVALID_REQUEST = "invalid_request"  # detail: what is wrong (also the HTTP 400 text)
+    NOT_LOOKED_UP = "not_looked_up"  # LiteLLM did not ask the cache (e.g. caching off, embeddings)
     # store
     STORED = "stored"
     NOT_STORABLE = "not_storable"

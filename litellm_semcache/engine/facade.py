@@ -15,6 +15,7 @@ request.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,7 +25,7 @@ import structlog
 from litellm_semcache.breaker import CircuitBreaker
 from litellm_semcache.classify.categories import Categorizer
 from litellm_semcache.classify.verifier import GuardVerifier, Verifier
-from litellm_semcache.config import CacheSettings, load_settings
+from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
 from litellm_semcache.engine import snapshots
 from litellm_semcache.engine.async_path import AsyncPath
@@ -38,11 +39,12 @@ from litellm_semcache.engine.replica import ReplicaSync
 from litellm_semcache.engine.writer import WritePath
 from litellm_semcache.index.base import IndexFactory, IndexParams, default_index_factory
 from litellm_semcache.load import Load, make_load_policy
-from litellm_semcache.observability.logs import log_decision
+from litellm_semcache.observability.logs import DecisionLog
 from litellm_semcache.observability.metrics import LoadGauges, Recorder
 from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.store.base import DocumentStore
 from litellm_semcache.store.deployment import Deployment, LocalDeployment, open_deployment
+from litellm_semcache.store.document import Document
 
 log = structlog.get_logger("litellm_semcache")
 
@@ -74,6 +76,7 @@ class SemanticCache:
         self.load = load_policy or make_load_policy(self.settings.load_policy)
         self.catalogue = Catalogue(self._index_params(), index_factory)
         self.recorder = Recorder(self.settings.categories, self.catalogue.count)
+        self.decision_log = DecisionLog(self.settings.log_summary_seconds)
         if self.settings.load_policy.enabled:
             self.recorder.registry.register(LoadGauges(self.load.states))
         self._closed = False
@@ -179,7 +182,8 @@ class SemanticCache:
                 prompt = self.view(request).prompt
             except Exception:  # noqa: BLE001 - logging never fails a request
                 prompt = None
-        log_decision(decision, prompt)
+        call_id = request.get("litellm_call_id") if request is not None else None
+        self.decision_log.record(decision, prompt, call_id if isinstance(call_id, str) else None)
 
     def validate(self, request: Mapping[str, Any]) -> RequestView:
         """Raise :class:`InvalidRequest` for malformed cache controls or an unknown category
@@ -212,6 +216,29 @@ class SemanticCache:
     def flush(self, category: str | None = None) -> int:
         """Delete every entry (of one category); returns how many."""
         return self._remover.flush(category)
+
+    def delete(self, entry_ids: list[str]) -> int:
+        """Delete entries by id (the ``x-semcache-entry`` header of a hit); returns how many
+        existed. On a shared store every replica drops them."""
+        return self._remover.delete(entry_ids)
+
+    def ping(self) -> bool:
+        """Whether the document store answers a write, a read and a delete (of a probe entry
+        no request can match). Never raises."""
+        now = time.time()
+        probe = Document(id=f"semcache-ping-{uuid.uuid4().hex}", category=DEFAULT_CATEGORY,
+                         scope="ping", prompt="", normalized="",
+                         vector=np.zeros(self.embedder.dim, dtype=np.float32),
+                         response=None, created_at=now, expires_at=now + 60)
+        store = self.deployment.store
+        try:
+            store.put(probe)
+            found = store.get(probe.id) is not None
+            store.delete(probe.id)
+            return found
+        except Exception as exc:  # noqa: BLE001 - a health check reports, never raises
+            log.warning("semcache.ping_failed", error=type(exc).__name__, detail=str(exc)[:200])
+            return False
 
     def __len__(self) -> int:
         return len(self.catalogue)

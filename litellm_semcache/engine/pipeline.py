@@ -31,6 +31,7 @@ from litellm_semcache.engine.catalogue import Catalogue, Entry
 from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.pending import PendingMiss, PendingMisses
 from litellm_semcache.engine.removal import Remover
+from litellm_semcache.engine.writer import ttl_to_store
 from litellm_semcache.errors import InvalidRequest
 from litellm_semcache.load.base import Effective, Load
 from litellm_semcache.request import RequestView, view_request
@@ -54,15 +55,20 @@ class LookupContext:
     exact: Entry | None = None  # an identical stored prompt whose document is still to be read
 
     def decide(self, outcome: Outcome, reason: Reason, **fields: object) -> Decision:
-        """The decision, carrying everything known about the request and its policy."""
+        """The decision, carrying everything known about the request and its policy. Its TTL
+        is the one an answer to this request would be stored with (the request's own ``ttl``
+        within the category's cap) unless ``fields`` say otherwise (a hit: the entry's)."""
         served = self.served
-        return Decision(
-            outcome, reason, category=self.category, category_source=self.source or None,
-            threshold=served.threshold if served else None,
-            ttl_seconds=served.ttl_seconds if served else None,
-            model_group=self.view.model_group, deployment=self.view.deployment,
-            request_key=self.view.exact_key, load_state=served.state if served else None,
-            load_score=served.score if served else None, **fields)  # type: ignore[arg-type]
+        values: dict[str, object] = {
+            "category": self.category, "category_source": self.source or None,
+            "threshold": served.threshold if served else None,
+            "ttl_seconds": (round(ttl_to_store(self.policy, served.ttl_seconds,
+                                               self.view.controls.ttl))
+                            if served and self.policy else None),
+            "model_group": self.view.model_group, "deployment": self.view.deployment,
+            "request_key": self.view.exact_key, "load_state": served.state if served else None,
+            "load_score": served.score if served else None, **fields}
+        return Decision(outcome, reason, **values)  # type: ignore[arg-type]
 
 
 class LookupPipeline:
@@ -206,7 +212,8 @@ class LookupPipeline:
         exact = document.normalized == view.normalized
         return ctx.decide(Outcome.HIT, Reason.EXACT if exact else Reason.SEMANTIC,
                           similarity=similarity, entry_id=entry.id, response=document.response,
-                          relaxed=similarity < policy.similarity_threshold)
+                          relaxed=similarity < policy.similarity_threshold,
+                          ttl_seconds=round(document.ttl_seconds))  # what it was stored with
 
     def _settle(self, ctx: LookupContext, category: str, source: str) -> None:
         ctx.category, ctx.source = category, source

@@ -38,3 +38,17 @@ class Remover:
         for entry in victims:
             self._store.delete(entry.id)
         return len(victims)
+
+    def delete(self, entry_ids: list[str]) -> int:
+        """Delete the named entries (held here or only in the store, e.g. written by another
+        replica); returns how many existed."""
+        found = 0
+        for entry_id in entry_ids:
+            entry = self._catalogue.get(entry_id)
+            existed = entry is not None or self._store.get(entry_id) is not None
+            if entry is not None:
+                self._catalogue.forget(entry)
+            if existed:
+                self._store.delete(entry_id)
+                found += 1
+        return found

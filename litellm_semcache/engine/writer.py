@@ -90,7 +90,7 @@ class WritePath:
         self._insert(document, policy, encoded)
         self._measure_upstream(view)
         return Decision(Outcome.STORED, Reason.STORED, category=category, category_source=source,
-                        ttl_seconds=int(ttl_seconds), entry_id=document.id,
+                        ttl_seconds=round(ttl_seconds), entry_id=document.id,
                         request_key=view.exact_key)
 
     def _insert(self, document: Document, policy: CategoryPolicy, encoded: bytes) -> None:
@@ -113,14 +113,18 @@ class WritePath:
         return category, source
 
     def _ttl(self, policy: CategoryPolicy, view: RequestView, requested: float | None) -> float:
-        """A caller's ``ttl`` may shorten freely but lengthen only up to the category's cap;
-        without one, the load policy may stretch the category's TTL (up to the same cap)."""
-        if requested is None:
-            return float(self._load.effective(policy, view.deployment,
-                                              view.model_group).ttl_seconds)
-        return float(min(requested, max(policy.ttl_seconds, policy.ttl_cap or 0)))
+        effective = self._load.effective(policy, view.deployment, view.model_group).ttl_seconds
+        return ttl_to_store(policy, effective, requested)
 
     def _measure_upstream(self, view: RequestView) -> None:
         pending = self._pending.pop(view.exact_key)
         if pending is not None:
             self._recorder.upstream(pending.category, (time.perf_counter() - pending.started) * 1000)
+
+
+def ttl_to_store(policy: CategoryPolicy, effective_ttl: float, requested: float | None) -> float:
+    """A caller's ``ttl`` may shorten freely but lengthen only up to the category's cap;
+    without one, the category's TTL in force (the load policy may have stretched it) applies."""
+    if requested is None:
+        return float(effective_ttl)
+    return float(min(requested, max(policy.ttl_seconds, policy.ttl_cap or 0)))

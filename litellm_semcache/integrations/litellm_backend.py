@@ -16,6 +16,8 @@ write thread after the answer was handed to identical waiting requests.
 
 from __future__ import annotations
 
+import contextvars
+import time
 from typing import Any
 
 import litellm
@@ -44,12 +46,14 @@ class LiteLLMBackend(BaseCache):
                                           self._serves, engine.holds)
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:
-        decision = self.engine.lookup(kwargs, upstream_key=key)
-        _annotate(kwargs, decision)
+        request = _sync_request.get() or kwargs  # the whole request, as the async path gets it
+        decision = _unless_refused(self.engine.decide(request, upstream_key=key), request)
+        self.engine.record(decision, request)
+        _annotate(request, decision)
         return decision.response if decision.served else None
 
     async def async_get_cache(self, key: str, **kwargs: Any) -> Any:
-        decision = await self._lookup(key, kwargs)
+        decision = _unless_refused(await self._lookup(key, kwargs), kwargs)
         self.engine.record(decision, kwargs)
         _annotate(kwargs, decision)
         return decision.response if decision.served else None
@@ -113,6 +117,9 @@ class LiteLLMBackend(BaseCache):
         try:
             stored = await self.engine.store_async(kwargs, value, upstream_key=key)
         finally:
+            listener = stored_here.get()
+            if listener is not None and stored is not None:
+                listener.append(stored)
             self.single_flight.stored(request_key, stored)
 
     async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
@@ -164,6 +171,22 @@ class _FailureListener(CustomLogger):
 _FAILURES = _FailureListener()
 
 
+def _unless_refused(decision: Decision, kwargs: dict[str, Any]) -> Decision:
+    """A hit LiteLLM would throw away is a miss: LiteLLM measures ``s-maxage`` from the
+    timestamp it stored with the answer (a moment before our entry's ``created_at``)."""
+    if not decision.served or not isinstance(decision.response, dict):
+        return decision
+    controls, stamp = kwargs.get("cache"), decision.response.get("timestamp")
+    if not isinstance(controls, dict) or not isinstance(stamp, (int, float)):
+        return decision
+    ages = [controls.get(name) for name in ("s-maxage", "s-max-age")]
+    limits = [age for age in ages if isinstance(age, (int, float)) and not isinstance(age, bool)]
+    if limits and time.time() - stamp > min(limits):
+        return decision.but(outcome=Outcome.MISS, reason=Reason.EXPIRED, response=None,
+                            entry_id=None)
+    return decision
+
+
 def _annotate(kwargs: dict[str, Any], decision: Decision) -> None:
     """Leave hit provenance in the request metadata (the proxy reads it for headers)."""
     metadata = kwargs.get("metadata")
@@ -173,14 +196,37 @@ def _annotate(kwargs: dict[str, Any], decision: Decision) -> None:
             metadata["semantic-similarity"] = decision.similarity
 
 
+class _WholeRequestCache(litellm.Cache):
+    """``litellm.Cache`` whose sync lookup lets the backend see the whole request, as the async
+    lookup does. LiteLLM's sync path hands a backend only ``messages``/``metadata``; without the
+    rest (``cache`` controls, parameters) a sync ``s-maxage`` hit would be counted and then
+    refused by LiteLLM, and shared categories could never hit. The request stays in-process:
+    the engine reads the fields it needs and never logs kwargs."""
+
+    def get_cache(self, dynamic_cache_object: Any = None, **kwargs: Any) -> Any:
+        token = _sync_request.set(kwargs)
+        try:
+            return super().get_cache(dynamic_cache_object, **kwargs)
+        finally:
+            _sync_request.reset(token)
+
+
+# Set by a caller that wants to know what its LiteLLM call stored (``/semcache/warm``): LiteLLM
+# writes the cache in a task created inside the call, which inherits the context.
+stored_here: contextvars.ContextVar[list[Decision] | None] = contextvars.ContextVar(
+    "semcache_stored_here", default=None)
+_sync_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "semcache_sync_request", default=None)
+
+
 def attach(engine: SemanticCache) -> litellm.Cache:
     """Make ``engine`` LiteLLM's response cache (``litellm.cache``)."""
     backend = LiteLLMBackend(engine)
     options: dict[str, Any] = {"supported_call_types": SUPPORTED_CALL_TYPES, "max_messages": None}
     try:
-        cache = litellm.Cache(type="redis-semantic", _backend=backend, **options)
+        cache = _WholeRequestCache(type="redis-semantic", _backend=backend, **options)
     except TypeError:  # a LiteLLM without the private ``_backend`` argument
-        cache = litellm.Cache(type="local", **options)
+        cache = _WholeRequestCache(type="local", **options)
         cache.type = litellm.types.caching.LiteLLMCacheType.REDIS_SEMANTIC
         cache.cache = backend
     litellm.cache = cache

@@ -11,6 +11,8 @@ Router reads the cache (``cache_responses = litellm.cache is not None``).
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from typing import Any
 
@@ -19,8 +21,9 @@ import structlog
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
+from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.facade import SemanticCache
-from litellm_semcache.errors import InvalidRequest
+from litellm_semcache.errors import ConfigError, InvalidRequest
 
 log = structlog.get_logger("litellm_semcache")
 _handler: "SemcacheProxyHandler | None" = None
@@ -35,11 +38,41 @@ def handler() -> "SemcacheProxyHandler":
             import litellm_semcache
             from litellm_semcache.observability import metrics
 
-            engine = litellm_semcache.install()
+            try:
+                engine = litellm_semcache.install()
+            except ConfigError as exc:
+                _stop_the_proxy(exc)
+                raise
             metrics.expose(engine.recorder.registry, engine.settings.metrics_port,
                            engine.settings.metrics_host)
             _handler = SemcacheProxyHandler(engine)
+            _mount_routes(engine)
         return _handler
+
+
+def _stop_the_proxy(error: ConfigError) -> None:
+    """Inside the LiteLLM proxy server: say what is wrong with the policy in a few lines, and
+    exit. An exception here would reach the proxy's start-up as hundreds of traceback lines, the
+    message last; and a proxy without its configured cache must not start."""
+    if "litellm.proxy.proxy_server" not in sys.modules:
+        return  # someone else's application: the ConfigError is theirs to handle
+    print(f"litellm-semcache: {error}\nThe proxy does not start with an invalid cache policy "
+          "(`semcache check-config` shows the policy as it is merged).", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(2)
+
+
+def _mount_routes(engine: SemanticCache) -> None:
+    """``/cache/ping``, ``/cache/delete``, ``/cache/flushall`` and ``/semcache/warm`` on the
+    running proxy's app (only inside the LiteLLM proxy server: the SDK has no app)."""
+    server = sys.modules.get("litellm.proxy.proxy_server")
+    app = getattr(server, "app", None)
+    if app is None:
+        return
+    from litellm_semcache.integrations import admin_routes
+
+    admin_routes.mount(app, engine)
 
 
 class SemcacheProxyHandler(CustomLogger):
@@ -59,6 +92,7 @@ class SemcacheProxyHandler(CustomLogger):
         if not self._load_attached:
             self._attach_load_policy()
         try:
+            _ttl_from_cache_control(data)
             view = self.engine.validate(data)
         except InvalidRequest as exc:
             raise HTTPException(status_code=400, detail={"error": f"litellm-semcache: {exc}"}) from None
@@ -79,7 +113,21 @@ class SemcacheProxyHandler(CustomLogger):
         self, data: dict, user_api_key_dict: Any, response: Any, request_headers: Any = None,
         litellm_call_info: Any = None,
     ) -> dict[str, str] | None:
+        if _decision_of(data) is None:
+            self._record_bypass(data)
         return response_headers(data, response)
+
+    def _record_bypass(self, data: dict) -> None:
+        """A request LiteLLM answered without asking the cache (``no-cache``: LiteLLM skips the
+        lookup itself; ``caching: false``; a call type the cache does not take) is a bypass:
+        counted and logged like the cache's own decisions."""
+        controls = data.get("cache")
+        no_cache = isinstance(controls, dict) and controls.get("no-cache") is True
+        decision = Decision(Outcome.BYPASS, Reason.NO_CACHE if no_cache else Reason.NOT_LOOKED_UP)
+        self.engine.record(decision, data)
+        metadata = data.get("metadata")
+        if isinstance(metadata, dict):
+            metadata["semcache"] = decision.as_dict()
 
     def _attach_load_policy(self) -> None:
         """Follow the proxy's deployments (api_base -> /metrics) once its router exists."""
@@ -109,6 +157,30 @@ class SemcacheProxyHandler(CustomLogger):
         )
 
 
+def _ttl_from_cache_control(data: dict) -> None:
+    """``Cache-Control: s-maxage=N`` on the request sets the TTL of the answer stored, as
+    LiteLLM's proxy docs say. LiteLLM 1.108.7 means to do it (``data["ttl"]``) but looks the
+    header up as ``Cache-Control`` in a dict of lower-cased names, so it never does."""
+    request = data.get("proxy_server_request")
+    headers = request.get("headers") if isinstance(request, dict) else None
+    if not isinstance(headers, dict):
+        return
+    value = next((v for k, v in headers.items() if str(k).lower() == "cache-control"), None)
+    if not isinstance(value, str):
+        return
+    for directive in value.split(","):
+        name, _, seconds = directive.strip().partition("=")
+        if name.strip().lower() == "s-maxage":
+            try:
+                ttl = float(seconds.strip().strip('"'))
+            except ValueError:
+                ttl = -1.0
+            if not ttl >= 0:
+                raise InvalidRequest(f"Cache-Control: s-maxage must be a number of seconds >= 0, "
+                                     f"got {seconds.strip()!r}")
+            data["ttl"] = ttl
+
+
 def response_headers(data: dict, response: Any) -> dict[str, str]:
     """``x-semcache`` = hit | miss | bypass | shadow-hit, plus the provenance of the decision."""
     decision = _decision_of(data)
@@ -127,6 +199,8 @@ def response_headers(data: dict, response: Any) -> dict[str, str]:
                         ("deployment", "x-semcache-deployment")):
         if decision.get(key) is not None:
             headers[header] = str(decision[key])
+    if outcome == "hit" and decision.get("entry_id"):
+        headers["x-semcache-entry"] = str(decision["entry_id"])  # what /cache/delete takes
     if decision.get("similarity") is not None:
         headers["x-semcache-similarity"] = f"{decision['similarity']:.4f}"
     if decision.get("latency_ms") is not None:

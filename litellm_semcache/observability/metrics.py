@@ -6,6 +6,12 @@ LiteLLM traffic. Counters therefore equal what clients received. They are plain
 prometheus-client Counters and Histograms with a ``category`` label, in a registry of the
 engine's own; :func:`expose` puts the installed engine's registry on the default registry
 (LiteLLM's ``/metrics``) and, with ``metrics_port``, on a port of our own.
+
+Ratios are left to PromQL, which computes them over any window and across workers and
+replicas (a ratio gauge can do neither): hit rate = ``rate(semcache_hits_total[5m]) /
+rate(semcache_lookups_total[5m])``; break-even = mean miss cost / mean saved upstream latency,
+from the ``_sum``/``_count`` of ``semcache_miss_cost_seconds`` and
+``semcache_upstream_latency_seconds``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ log = structlog.get_logger("litellm_semcache")
 
 UNCATEGORISED = "uncategorised"
 LATENCY_BUCKETS_S = (0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+UPSTREAM_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 SIMILARITY_BUCKETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.98, 0.99, 1.0)
 COUNTERS = {
     "lookups": "Lookups per category",
@@ -60,6 +67,14 @@ class Recorder:
         self._similarity = Histogram("semcache_best_similarity",
                                      "Similarity of the best candidate", ["category"],
                                      buckets=SIMILARITY_BUCKETS, registry=self.registry)
+        self._miss_cost = Histogram("semcache_miss_cost_seconds",
+                                    "What a lookup that went to the model cost (embedding "
+                                    "included)", ["category"], buckets=LATENCY_BUCKETS_S,
+                                    registry=self.registry)
+        self._upstream = Histogram("semcache_upstream_latency_seconds",
+                                   "Time from a miss to the store of its answer: what a hit "
+                                   "saves", ["category"], buckets=UPSTREAM_BUCKETS_S,
+                                   registry=self.registry)
         self.registry.register(_DerivedGauges(self))
         for category in [*categories, UNCATEGORISED]:
             self._known(category)  # every category exported from the start, at zero
@@ -90,8 +105,10 @@ class Recorder:
         if decision.similarity is not None:
             self._similarity.labels(category).observe(decision.similarity)
         if outcome is not Outcome.BYPASS:
-            self.costs.lookup(category, decision.latency_ms,
-                              missed=outcome in (Outcome.MISS, Outcome.SHADOW_HIT))
+            missed = outcome in (Outcome.MISS, Outcome.SHADOW_HIT)
+            self.costs.lookup(category, decision.latency_ms, missed=missed)
+            if missed:
+                self._miss_cost.labels(category).observe(decision.latency_ms / 1000)
 
     def stored(self, decision: Decision) -> None:
         category = self._known(decision.category)
@@ -102,7 +119,9 @@ class Recorder:
 
     def upstream(self, category: str, latency_ms: float) -> None:
         """How long the model took to answer a miss (what a hit saves)."""
-        self.costs.upstream(self._known(category), latency_ms)
+        category = self._known(category)
+        self.costs.upstream(category, latency_ms)
+        self._upstream.labels(category).observe(latency_ms / 1000)
 
     def evicted(self, category: str, count: int = 1) -> None:
         if count:
@@ -158,29 +177,16 @@ class Recorder:
 
 
 class _DerivedGauges(Collector):
-    """Entries held and the break-even gauges, computed when scraped."""
+    """Entries held, read when scraped."""
 
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
 
     def collect(self) -> Iterator[Metric]:
-        recorder = self._recorder
-        categories = recorder.categories()
         entries = GaugeMetricFamily("semcache_entries", "Entries held", labels=["category"])
-        hit_rate = GaugeMetricFamily("semcache_hit_rate", "Hits / (hits + misses + shadow hits)",
-                                     labels=["category"])
-        break_even = GaugeMetricFamily(
-            "semcache_break_even_hit_rate",
-            "Miss cost / saved upstream latency (NaN until both are measured)", labels=["category"])
-        pays = GaugeMetricFamily("semcache_above_break_even",
-                                 "1 if the hit rate pays for the lookups", labels=["category"])
-        for category in categories:
-            rate, cost = recorder.hit_rate(category), recorder.costs.of(category).break_even_hit_rate
-            entries.add_metric([category], recorder._entries(category))
-            hit_rate.add_metric([category], rate)
-            break_even.add_metric([category], float("nan") if cost is None else cost)
-            pays.add_metric([category], float(cost is not None and rate >= cost))
-        yield from (entries, hit_rate, break_even, pays)
+        for category in self._recorder.categories():
+            entries.add_metric([category], self._recorder._entries(category))
+        yield entries
 
 
 class LoadGauges(Collector):

@@ -10,12 +10,14 @@ The engine is handed one of these and never asks which one it got.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from litellm_semcache.errors import ConfigError
 from litellm_semcache.store.base import DocumentStore
 from litellm_semcache.store.document import Document
 from litellm_semcache.store.replication import ChangeFeed, Follower, Replica, position_or_none
@@ -128,8 +130,13 @@ def open_deployment(settings: "StoreSettings") -> Deployment:
     from litellm_semcache.store.diskcache_store import DiskcacheStore
 
     store_dir = Path(settings.path)
-    return LocalDeployment(DiskcacheStore(store_dir, settings.size_limit_mb),
-                           store_dir / "index-snapshot")
+    try:
+        store = DiskcacheStore(store_dir, settings.size_limit_mb)
+    except (OSError, sqlite3.Error) as exc:  # a file there, no permission, a read-only disk
+        why = ("it is a file, not a directory" if store_dir.exists() and not store_dir.is_dir()
+               else getattr(exc, "strerror", None) or str(exc))
+        raise ConfigError(f"store.path: cannot use {store_dir} as the cache store: {why}") from None
+    return LocalDeployment(store, store_dir / "index-snapshot")
 
 
 def open_store(settings: "StoreSettings") -> DocumentStore:

@@ -85,7 +85,7 @@ def test_paraphrase_is_served_from_the_cache_with_provenance_headers(proxy, upst
     assert second.choices[0].message.content == "answer to: hi, how are you today?"
     assert headers["x-semcache"] == "hit" and headers["x-semcache-reason"] == "semantic"
     assert headers["x-semcache-category"] == "chat"
-    assert float(headers["x-semcache-similarity"]) >= float(headers["x-semcache-threshold"]) == 0.8
+    assert float(headers["x-semcache-similarity"]) >= float(headers["x-semcache-threshold"]) == 0.81
     assert headers["x-semcache-ttl"] == "21600"
     assert headers["x-semcache-model-group"] == "chat-small"
     assert headers["x-semcache-deployment"] == "stand-in-a"

@@ -109,9 +109,10 @@ def start_proxy(workdir: Path, upstream_url: str, **semcache_env: str) -> Iterat
            "UPSTREAM_API_KEY": "sk-upstream-contract",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            **{f"SEMCACHE_{name.upper()}": value for name, value in semcache_env.items()}}
-    with litellm_proxy(_proxy_config(upstream_url, workdir), workdir, env) as running:
+    config = _proxy_config(upstream_url, workdir)
+    with litellm_proxy(config, workdir, env) as running:
         yield ContractProxy(running.base_url, f"http://127.0.0.1:{metrics_port}/metrics",
-                            running.log)
+                            running.log, config["general_settings"]["master_key"])
 
 
 @pytest.fixture(scope="session")

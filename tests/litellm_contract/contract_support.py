@@ -57,6 +57,12 @@ async def settle(engine: Any, at_least: int, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def past_single_flight() -> None:
+    """Let the short single-flight window of the test proxy pass: until issue 13, a finished
+    flight's answer is served for that long without re-checking a delete or a flush."""
+    time.sleep(SHORT_FLIGHT_MS / 1000 + 0.1)
+
+
 async def quiet(seconds: float = 0.3) -> None:
     """Give a write that should not happen the time it would need."""
     await asyncio.sleep(seconds)
@@ -72,6 +78,7 @@ class ContractProxy:
     base_url: str
     metrics_url: str
     log: Path
+    master_key: str
 
 
 def proxy_chat(proxy: ContractProxy, prompt: str, key: str = KEY_A,

@@ -63,8 +63,6 @@ def test_different_model_does_not_share(cache):
 
 # ---------------------------------------------------------------- ttl
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "the `ttl=` kwarg reaches the backend as "
-                   "kwargs['ttl'] and is ignored; the entry keeps the category TTL")
 def test_ttl_kwarg_zero_is_not_served_again(cache):
     ask("who is ishaan 6001", "Hello world from cache test 1", ttl=0)
     second = ask("who is ishaan 6001", "Hello world from cache test 2")
@@ -72,8 +70,6 @@ def test_ttl_kwarg_zero_is_not_served_again(cache):
     assert content(second) == "Hello world from cache test 2"
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "the Cache-level default ttl (litellm.cache.ttl, "
-                   "Cache(ttl=...)) reaches the backend as kwargs['ttl'] and is ignored")
 def test_cache_default_ttl_zero_is_not_served_again(cache):
     litellm.cache.ttl = 0
     first = ask("who is ishaan 6002", "Hello world from cache test")
@@ -203,10 +199,6 @@ async def test_atext_completion_with_supported_call_types(cache):
     assert second.choices[0].text == "Hello world from cache test"
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "sync text_completion raises on its repeat: "
-                   "LiteLLM runs it as an inner chat completion; both calls get one entry (the "
-                   "call type is not in the scope) and the chat lookup is served the stored "
-                   "text-completion answer, which LiteLLM cannot convert")
 def test_text_completion_repeat_is_a_hit(cache):
     prompt = "write a one sentence poem about: text completion 12"
     first = litellm.text_completion(model="gpt-3.5-turbo-instruct", prompt=prompt,
@@ -382,9 +374,6 @@ async def test_semantic_paraphrase_is_served_async(install_cache):
 
 # ---------------------------------------------------------------- namespaces
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "sync namespace never hits: LiteLLM's sync get "
-                   "passes only messages/metadata to the backend, so the lookup scope lacks the "
-                   "namespace the store put in")
 def test_same_namespace_hits_sync(cache):
     ask("what is litellm? 1234-ns", "Response for namespace 1", cache={"namespace": "org-id1"})
     again = ask("what is litellm? 1234-ns", "This should be cached",

@@ -12,15 +12,16 @@ import json
 
 import httpx
 import pytest
-from contract_support import KEY_A, proxy_chat, proxy_chat_and_store
+from contract_support import KEY_A, past_single_flight, proxy_chat, proxy_chat_and_store
 
 pytestmark = pytest.mark.e2e
-BREAK = "contract break (issue 12): "
 
 
-def route(proxy, method: str, path: str, **kwargs) -> httpx.Response:
+def route(proxy, method: str, path: str, key: str | None = None, **kwargs) -> httpx.Response:
+    """Call an admin route, with the proxy's master key unless ``key`` says otherwise (LiteLLM's
+    docs call these routes with the master key)."""
     return httpx.request(method, f"{proxy.base_url}{path}", timeout=30,
-                         headers={"Authorization": f"Bearer {KEY_A}"}, **kwargs)
+                         headers={"Authorization": f"Bearer {key or proxy.master_key}"}, **kwargs)
 
 
 def test_cache_ping_reports_a_healthy_cache(proxy):
@@ -34,9 +35,6 @@ def test_cache_ping_reports_a_healthy_cache(proxy):
     assert isinstance(params, dict) and params["type"] == "redis-semantic"
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "/cache/ping answers ping_response null and "
-                   "set_cache_response null: LiteLLM pings and test-writes only caches of type "
-                   "'redis', and the backend's ping() is never called")
 def test_cache_ping_pings_and_writes_the_cache(proxy):
     data = route(proxy, "GET", "/cache/ping").json()
 
@@ -47,32 +45,46 @@ def test_cache_ping_pings_and_writes_the_cache(proxy):
 def test_cache_ping_does_not_expose_secrets_or_tracebacks(proxy):
     body = route(proxy, "GET", "/cache/ping").text
 
-    assert "sk-upstream-contract" not in body and KEY_A not in body
+    assert "sk-upstream-contract" not in body and proxy.master_key not in body
     assert "traceback" not in body.lower() and 'File "' not in body
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "/cache/delete answers 500 ('Cache type "
-                   "redis-semantic does not support deleting a key'): LiteLLM deletes keys only "
-                   "for type 'redis', and the backend has no delete_cache_keys")
-def test_cache_delete_removes_the_entry_of_a_cache_key(proxy, upstream):
+def test_cache_delete_removes_the_entry_named_by_a_hit(proxy, upstream):
     prompt = "Tell me a joke about penguins"
     proxy_chat_and_store(proxy, prompt)
-    key = proxy_chat(proxy, prompt).headers["x-litellm-cache-key"]
+    hit = proxy_chat(proxy, prompt)
+    entry = hit.headers["x-semcache-entry"]  # names this answer; x-litellm-cache-key a group
 
-    reply = route(proxy, "POST", "/cache/delete", json={"keys": [key]})
+    past_single_flight()
+    reply = route(proxy, "POST", "/cache/delete", json={"keys": [entry]})
     before = upstream.calls
     after = proxy_chat(proxy, prompt)
 
+    assert hit.headers["x-semcache"] == "hit"
     assert reply.status_code == 200 and reply.json() == {"status": "success"}
     assert after.headers["x-semcache"] == "miss" and upstream.calls == before + 1
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "/cache/flushall answers 503 ('Service Unhealthy "
-                   "(500: Cache type redis-semantic does not support flushing)'): LiteLLM "
-                   "flushes only a RedisCache, never the backend's flush_cache()")
+def test_cache_delete_leaves_other_entries_alone(proxy, upstream):
+    proxy_chat_and_store(proxy, "Tell me a joke about walruses")
+    proxy_chat_and_store(proxy, "Tell me a joke about otters")
+    walrus = proxy_chat(proxy, "Tell me a joke about walruses").headers["x-semcache-entry"]
+
+    route(proxy, "POST", "/cache/delete", json={"keys": [walrus]})
+
+    assert proxy_chat(proxy, "Tell me a joke about otters").headers["x-semcache"] == "hit"
+
+
+def test_cache_delete_without_keys_is_a_400(proxy):
+    reply = route(proxy, "POST", "/cache/delete", json={"key": "x"})
+
+    assert reply.status_code == 400 and "x-semcache-entry" in reply.text
+
+
 def test_cache_flushall_empties_the_cache(proxy, upstream):
     prompt = "Tell me a joke about giraffes"
     proxy_chat_and_store(proxy, prompt)
+    past_single_flight()
 
     reply = route(proxy, "POST", "/cache/flushall")
     before = upstream.calls
@@ -80,6 +92,20 @@ def test_cache_flushall_empties_the_cache(proxy, upstream):
 
     assert reply.status_code == 200 and reply.json() == {"status": "success"}
     assert after.headers["x-semcache"] == "miss" and upstream.calls == before + 1
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/cache/ping"), ("POST", "/cache/delete"),
+                                          ("POST", "/cache/flushall")])
+def test_a_tenant_key_cannot_use_the_admin_routes(proxy, method, path):
+    prompt = f"Tell me a joke about hedgehogs ({path})"
+    proxy_chat_and_store(proxy, prompt)
+
+    tenant = route(proxy, method, path, key=KEY_A, json={"keys": ["x"]})
+    nobody = route(proxy, method, path, key="sk-not-a-key", json={"keys": ["x"]})
+
+    assert tenant.status_code == 403 and "master key" in tenant.text
+    assert nobody.status_code == 401
+    assert proxy_chat(proxy, prompt).headers["x-semcache"] == "hit"
 
 
 @pytest.mark.skip(reason="by design: /cache/redis/info reports a Redis server's client list and "

@@ -86,9 +86,6 @@ def test_namespace_in_the_body_separates_entries(proxy, upstream):
     assert upstream.calls == before + 2
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "the Cache-Control: s-maxage=N request header "
-                   "becomes the request's `ttl` kwarg in LiteLLM's proxy, which the backend "
-                   "ignores: the entry keeps the category TTL")
 def test_cache_control_header_sets_the_ttl(proxy, upstream):
     proxy_chat_and_store(proxy, "Tell me a joke about pelicans",
                          headers={"Cache-Control": "s-maxage=1"})

@@ -9,7 +9,6 @@ and the Router only needs ``cache_responses=True``. The Redis-client tests of th
 from __future__ import annotations
 
 import litellm
-import pytest
 from contract_support import content, quiet, settle, user, was_hit
 
 
@@ -43,8 +42,6 @@ def test_sync_completion_caching_on_router(cache):
     assert was_hit(second) and second.id == first.id
 
 
-@pytest.mark.xfail(strict=True, reason="contract break (issue 12): the Router's `ttl=` reaches "
-                   "the backend as kwargs['ttl'] and is ignored (ttl=0 is still stored and served)")
 async def test_acompletion_caching_with_ttl_on_router(cache):
     router = litellm.Router(model_list=[deployment("gpt-3.5-turbo", "first", "gpt-3.5-turbo"),
                                         deployment("gpt-3.5-turbo", "first")],

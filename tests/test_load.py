@@ -5,44 +5,16 @@ happened meanwhile; none measures a latency."""
 from __future__ import annotations
 
 import asyncio
-import threading
 
-import numpy as np
 import pytest
-from helpers import BYPASS, MISS, chat, wait_for
+from helpers import BYPASS, MISS, GatedEmbedder, chat, wait_for
 
 from litellm_semcache import request as request_module
 from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
 from litellm_semcache.embedding import MemoEmbedder
 from litellm_semcache.embedding.batching import BatchingEmbedder, QueueFull
 from litellm_semcache.engine import Reason, SemanticCache
-from litellm_semcache.testing import FakeEmbedder, MemoryStore
-
-
-class GatedEmbedder:
-    """FakeEmbedder whose calls wait at a gate once ``close_gate()`` was called; records every
-    call's texts."""
-
-    def __init__(self) -> None:
-        self.inner = FakeEmbedder()
-        self.dim, self.name = self.inner.dim, self.inner.name
-        self.calls: list[list[str]] = []
-        self.entered = threading.Event()
-        self._gate = threading.Event()
-        self._gate.set()
-
-    def close_gate(self) -> None:
-        self._gate.clear()
-        self.entered.clear()
-
-    def open_gate(self) -> None:
-        self._gate.set()
-
-    def embed(self, texts) -> np.ndarray:
-        self.calls.append(list(texts))
-        self.entered.set()
-        assert self._gate.wait(30), "the gate was never opened"
-        return self.inner.embed(texts)
+from litellm_semcache.testing import MemoryStore
 
 
 def _engine(embedder: GatedEmbedder, store=None, **overrides) -> SemanticCache:

@@ -12,10 +12,12 @@ import threading
 
 import litellm
 import pytest
+from helpers import GatedEmbedder
 
 from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
 from litellm_semcache.engine import SemanticCache
 from litellm_semcache.integrations import litellm_backend
+from litellm_semcache.embedding import MemoEmbedder
 from litellm_semcache.testing import MemoryStore, StandInModel
 
 WINDOW_MS = 600_000  # far longer than any scenario may take
@@ -136,3 +138,45 @@ def test_a_leader_that_delivers_no_answer_does_not_hold_back_the_next_request(at
 
     later = run(scenario)  # a leader that never hands its answer over would hang here
     assert content(later) == "asked again" and len(engine) <= 1
+
+
+def test_an_overloaded_leader_still_hands_its_answer_to_identical_requests():
+    """Neither the leader nor its waiter knows a category (both were refused before the
+    embedding that would find one): the answer is still handed over, because every category
+    of the policy serves hits."""
+    settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
+    settings.log_level, settings.single_flight_wait_ms = "warning", WINDOW_MS
+    settings.embedding.queue_max, settings.lookup_deadline_ms = 1, 60_000
+    gated = GatedEmbedder()
+    engine = SemanticCache(settings, embedder=MemoEmbedder(gated, 64), store=MemoryStore())
+    backend = litellm_backend.LiteLLMBackend(engine)
+    request = {"model": "m", "messages": [{"role": "user", "content": "name three rivers"}]}
+    answer = {"timestamp": 0, "response": "the Nile, the Amazon and the Danube"}
+
+    async def scenario():
+        gated.close_gate()
+        busy = [asyncio.ensure_future(engine.complete_async(engine.prepare(
+            {"model": "m", "messages": [{"role": "user", "content": text}]}, on_loop=True)))
+            for text in ("a lookup being embedded", "a lookup waiting for it")]
+        await asyncio.to_thread(gated.entered.wait, 5)
+        await asyncio.sleep(0)
+        leader = await backend.async_get_cache("k", litellm_call_id="leader", **request)
+        waiter = asyncio.ensure_future(
+            backend.async_get_cache("k", litellm_call_id="waiter", **request))
+        await asyncio.sleep(0.05)
+        # the write embeds through the same (held) queue: it is still waiting when the answer
+        # has been handed over
+        write = asyncio.ensure_future(
+            backend.async_set_cache("k", answer, litellm_call_id="leader", **request))
+        served = await waiter
+        gated.open_gate()
+        await asyncio.gather(write, *busy)
+        return leader, served
+
+    try:
+        leader, served = run(scenario)
+    finally:
+        gated.open_gate()
+        engine.close()
+    assert leader is None and served == answer
+    assert engine.stats_snapshot()["uncategorised"]["fail_opens"] == 1  # the leader's refusal

@@ -85,12 +85,12 @@ class LiteLLMBackend(BaseCache):
         serves hits)."""
         stored = flight.stored
         category = category or context.category or flight.category
-        if category is None or not self._serves(category):
+        if not self._serves(category):  # an unknown category: only if every category serves
             return None
-        policy = self.engine.settings.policy(category)
+        threshold = (self.engine.settings.policy(category).similarity_threshold
+                     if category is not None else None)
         return Decision(Outcome.HIT, Reason.SINGLE_FLIGHT, category=category,
-                        category_source="single_flight", similarity=1.0,
-                        threshold=policy.similarity_threshold,
+                        category_source="single_flight", similarity=1.0, threshold=threshold,
                         ttl_seconds=stored.ttl_seconds if stored else None,
                         entry_id=stored.entry_id if stored else None,
                         request_key=context.view.exact_key, response=flight.answer,

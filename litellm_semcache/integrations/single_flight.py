@@ -76,6 +76,7 @@ class SingleFlight:
         request now leads, unless ``may_lead`` is False, or single-flight is off)."""
         if self._wait <= 0:
             return None
+        until = time.monotonic() + self._wait  # this request waits that long at most
         while True:
             now = time.monotonic()
             self._expire(now)
@@ -89,12 +90,12 @@ class SingleFlight:
             if self._ready(flight):
                 return flight
             try:
-                await asyncio.wait_for(flight.done.wait(), self._wait - (now - flight.since))
+                await asyncio.wait_for(flight.done.wait(), max(0.0, until - now))
             except asyncio.TimeoutError:
                 return None  # the leader is too slow: go to the model without it
             if not flight.abandoned:
                 return flight if self._ready(flight) else None
-            # the leader failed: look again (the first to do so leads)
+            # the leader failed or was given up: look again (the first to do so leads)
 
     def answer(self, request_key: str | None, answer: Any) -> None:
         """An answer for ``request_key`` reached the cache: hand it to the waiters now, if
@@ -152,6 +153,11 @@ class SingleFlight:
         previous = self._flights.get(request_key)
         if previous is not None:
             self._forget(request_key, previous)
+            if previous.finished is None and not previous.answered:
+                # a leader slower than the window is given up: its waiters follow the new one
+                # (and its answer, should it still come, serves the new flight's key)
+                previous.abandoned = True
+                previous.done.set()
         self._flights[request_key] = flight
         self._ends.append((flight.since + self._wait, request_key, flight))
         if flight.leader is not None:

@@ -33,6 +33,7 @@ from litellm_semcache.errors import SemcacheError
 _RATE_SMOOTHING = 0.2  # weight of the newest call in the seconds-per-token estimate
 _CHARS_PER_TOKEN = 4  # English text; only an estimate for batching and admission
 _MAX_TOKENS_PER_TEXT = 256  # the model's truncation (all-MiniLM-L6-v2)
+_CALL_TOKENS = 32  # what one model call costs beyond its tokens, in tokens (measured ~3 ms)
 
 
 class QueueFull(SemcacheError):
@@ -58,13 +59,14 @@ class BatchingEmbedder:
         self._max_tokens = max(_MAX_TOKENS_PER_TEXT, max_tokens)
         self._workers_wanted = max(1, workers)
         self._queue: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
+        self._pending: dict[str, Future[np.ndarray]] = {}  # queued or being embedded
         self._ready = threading.Condition()
         self._workers: list[threading.Thread] = []
         self._busy = 0
         self._queued_tokens = 0
         self._running_tokens = 0
         self._closed = False
-        self.seconds_per_token = 0.0  # measured; 0 until the first call
+        self.seconds_per_token = 0.0  # measured (a call costs tokens + _CALL_TOKENS); 0 at first
         self.calls = 0
         self.texts = 0
 
@@ -74,14 +76,14 @@ class BatchingEmbedder:
         """Queue ``text``; the future holds its row. Raises :class:`QueueFull` at once when
         the queue is full or would not reach it within ``budget_s`` seconds."""
         with self._ready:
-            queued = self._queue.get(text)
-            if queued is not None:
-                return queued
+            pending = self._pending.get(text)
+            if pending is not None:
+                return pending
             waiting = len(self._queue)
-            ahead = self._queued_tokens + self._running_tokens + _tokens(text)
+            cost = self._queued_tokens + self._running_tokens + _tokens(text) + _CALL_TOKENS
             if waiting >= self._max_queue or (
                     budget_s is not None
-                    and ahead * self.seconds_per_token / self._workers_wanted > budget_s):
+                    and cost * self.seconds_per_token / self._workers_wanted > budget_s):
                 raise QueueFull(f"embedding queue full ({waiting} texts waiting)")
             return self._enqueue(text)
 
@@ -90,7 +92,7 @@ class BatchingEmbedder:
         already a batch: it is embedded directly."""
         with self._ready:
             direct = len(texts) != 1 or self._closed
-            future = None if direct else self._queue.get(texts[0]) or self._enqueue(texts[0])
+            future = None if direct else self._pending.get(texts[0]) or self._enqueue(texts[0])
         if future is None:
             return self._embed(texts)
         return future.result()[None, :]
@@ -111,7 +113,7 @@ class BatchingEmbedder:
         if self._closed:
             raise QueueFull("the embedding service is closed")
         future: Future[np.ndarray] = Future()
-        self._queue[text] = future
+        self._queue[text] = self._pending[text] = future
         self._queued_tokens += _tokens(text)
         if len(self._workers) < self._workers_wanted:
             worker = threading.Thread(target=self._work, name="semcache-embed", daemon=True)
@@ -172,11 +174,9 @@ class BatchingEmbedder:
         except Exception as exc:  # noqa: BLE001 - every waiter learns of the failure
             for _, future in call:
                 future.set_exception(exc)
+            self._done(call)
             return
-        finally:
-            with self._ready:
-                self._running_tokens -= sum(_tokens(text) for text, _ in call)
-        padded = len(call) * max(_tokens(text) for text, _ in call)
+        padded = len(call) * max(_tokens(text) for text, _ in call) + _CALL_TOKENS
         rate = (time.perf_counter() - started) / padded
         self.seconds_per_token = rate if not self.calls else (
             (1 - _RATE_SMOOTHING) * self.seconds_per_token + _RATE_SMOOTHING * rate)
@@ -184,7 +184,15 @@ class BatchingEmbedder:
         self.texts += len(call)
         for (_, future), vector in zip(call, vectors):
             vector.setflags(write=False)
-            future.set_result(vector)
+            future.set_result(vector)  # its callbacks (the memo) run before it stops pending
+        self._done(call)
+
+    def _done(self, call: list[tuple[str, Future[np.ndarray]]]) -> None:
+        with self._ready:
+            self._running_tokens -= sum(_tokens(text) for text, _ in call)
+            for text, future in call:
+                if self._pending.get(text) is future:
+                    del self._pending[text]
 
 
 def _tokens(text: str) -> int:

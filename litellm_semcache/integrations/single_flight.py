@@ -6,7 +6,8 @@ flight goes through three moments:
 
 1. the leader misses and goes to the model (:meth:`SingleFlight.follow` returns None to it);
 2. its answer arrives (:meth:`SingleFlight.answer`, when LiteLLM hands it to the cache): the
-   waiters get it at once, before the write, when their category serves hits. A slow write
+   waiters get it at once, before the write, when their category serves hits, and so does an
+   identical request arriving while the write is pending (for ``wait`` seconds). A slow write
    (a busy embedding queue, a slow Redis) therefore delays nobody;
 3. the write ends (:meth:`SingleFlight.stored`). For ``wait`` seconds after it, a request whose
    own lookup missed (cut off, overloaded, or racing the write) is served the answer too, but
@@ -39,7 +40,7 @@ class Flight:
     leader: str | None  # LiteLLM's call id of the leader
     category: str | None  # the leader's category, when its lookup got that far
     done: asyncio.Event = field(default_factory=asyncio.Event)  # waiters wake up
-    answered: bool = False
+    answered: float | None = None  # when the answer arrived
     answer: Any = None
     stored: Decision | None = None  # the write, when it stored the answer
     finished: float | None = None  # when the write ended
@@ -101,16 +102,18 @@ class SingleFlight:
         """An answer for ``request_key`` reached the cache: hand it to the waiters now, if
         their category serves hits (otherwise they wait for the write)."""
         flight = self._flights.get(request_key) if request_key else None
-        if flight is None or flight.answered or flight.abandoned:
+        if flight is None or flight.answered is not None or flight.abandoned:
             return
-        flight.answered, flight.answer = True, answer
+        flight.answered, flight.answer = time.monotonic(), answer
+        # served for ``wait`` from now while its write is pending (a slow write holds nobody up)
+        self._ends.append((flight.answered + self._wait, request_key, flight))  # type: ignore[arg-type]
         if self._serves(flight.category):
             flight.done.set()
 
     def stored(self, request_key: str | None, stored: Decision | None) -> None:
         """The write of the answer ended (``stored``: what it did; None: it failed)."""
         flight = self._flights.get(request_key) if request_key else None
-        if flight is None or flight.finished is not None or not flight.answered:
+        if flight is None or flight.finished is not None or flight.answered is None:
             return
         flight.finished = time.monotonic()
         self._ends.append((flight.finished + self._wait, request_key, flight))  # type: ignore[arg-type]
@@ -126,7 +129,7 @@ class SingleFlight:
         """The leader's call failed: release its waiters, the next request leads."""
         request_key = self._leaders.pop(call_id, None) if call_id else None
         flight = self._flights.get(request_key) if request_key else None
-        if flight is None or flight.answered or flight.leader != call_id:
+        if flight is None or flight.answered is not None or flight.leader != call_id:
             return
         flight.abandoned = True
         self._forget(request_key, flight)  # type: ignore[arg-type]
@@ -138,13 +141,14 @@ class SingleFlight:
         """The flight's answer can be served now."""
         if flight.stored is not None:
             return True
-        return flight.answered and self._serves(flight.category)
+        return flight.answered is not None and self._serves(flight.category)
 
     def _joinable(self, flight: Flight, now: float) -> bool:
         if flight.abandoned:
             return False
-        if flight.finished is None:
-            return now - flight.since <= self._wait
+        if flight.finished is None:  # at the model, or answered and being written
+            since = flight.since if flight.answered is None else flight.answered
+            return now - since <= self._wait
         stored = flight.stored
         return (stored is not None and now - flight.finished <= self._wait
                 and stored.entry_id is not None and self._holds(stored.entry_id))
@@ -153,7 +157,7 @@ class SingleFlight:
         previous = self._flights.get(request_key)
         if previous is not None:
             self._forget(request_key, previous)
-            if previous.finished is None and not previous.answered:
+            if previous.finished is None and previous.answered is None:
                 # a leader slower than the window is given up: its waiters follow the new one
                 # (and its answer, should it still come, serves the new flight's key)
                 previous.abandoned = True

@@ -57,6 +57,8 @@ def main() -> int:
                         help="concurrency suite: stand-in upstream latency")
     parser.add_argument("--compare-with", default=None, metavar="CHECKOUT",
                         help="concurrency suite: also run the cache of another checkout")
+    parser.add_argument("--distinct", type=float, default=0.3,
+                        help="concurrency suite: distinct ShareGPT prompts per request")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -211,7 +213,7 @@ def _concurrency(args: argparse.Namespace) -> None:
                                   minimum_requests=12, compare_with=args.compare_with)
     else:
         results = concurrency.run(tuple(args.clients), args.upstream_ms,
-                                  compare_with=args.compare_with)
+                                  compare_with=args.compare_with, distinct=args.distinct)
     load = ", ".join(f"{value:.2f}" for value in results["load_average"])
     table = Table(title=f"LiteLLM proxy under concurrent clients, {args.upstream_ms:g} ms "
                         f"upstream (load average at the end: {load})")
@@ -228,7 +230,8 @@ def _concurrency(args: argparse.Namespace) -> None:
                       str(row["errors"]), f"{row['proxy_cpu_ms_per_request']:.1f}",
                       str(row["proxy_rss_mb"]))
     Console(width=200).print(table)
-    name = "concurrency_smoke" if args.smoke else "concurrency"
+    name = "concurrency_smoke" if args.smoke else (
+        "concurrency" if args.distinct == 0.3 else f"concurrency_distinct{args.distinct:g}")
     _write(f"{name}.json", results)
     concurrency.plot(results, RESULTS / f"{name}.png")
     print(f"wrote {RESULTS / name}.png")

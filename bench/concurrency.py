@@ -54,9 +54,9 @@ def prompt_pool(count: int) -> list[str]:
 
 
 def workload(requests: int, bases: list[str], seed: int = 13) -> list[str]:
-    """``requests`` prompts over ``bases`` (about 30% of ``requests``): each base asked about
-    3.3 times in a shuffled order, a third of the bases once as a paraphrase instead (about 60%
-    exact repeats, 10% paraphrases)."""
+    """``requests`` prompts over ``bases``, each asked ``requests / len(bases)`` times in a
+    shuffled order, a third of the bases once as a paraphrase instead (with bases at 30% of the
+    requests: about 60% exact repeats, 10% paraphrases)."""
     rng = random.Random(seed + requests)
     prompts = [bases[n % len(bases)] for n in range(requests)]
     rng.shuffle(prompts)
@@ -179,7 +179,7 @@ def _series(proxy: Any, calls: Any, prompts: list[str], clients: int) -> dict[st
 
 def run(clients_levels: tuple[int, ...] = (1, 50, 200), upstream_ms: float = 200.0,
         requests_per_client: int = 15, minimum_requests: int = 100,
-        compare_with: str | None = None) -> dict[str, Any]:
+        compare_with: str | None = None, distinct: float = 0.3) -> dict[str, Any]:
     """Run every client count through each proxy; returns the rows and the settings used."""
     workdir = Path(tempfile.mkdtemp(prefix="semcache-concurrency-"))
     env = {"SEMCACHE_CONFIG": str(ROOT / "config.example.yaml"), "SEMCACHE_LOG_LEVEL": "warning"}
@@ -198,9 +198,10 @@ def run(clients_levels: tuple[int, ...] = (1, 50, 200), upstream_ms: float = 200
             asyncio.run(_drive(proxy.base_url, [f"warm-up request {n}" for n in range(20)], 4))
             proxies[name] = (proxy, calls)
         sizes = [max(minimum_requests, clients * requests_per_client) for clients in clients_levels]
-        pool = prompt_pool(sum(int(size * 0.3) + 1 for size in sizes))
+        pool = prompt_pool(sum(int(size * distinct) + 1 for size in sizes))
         for clients, size in zip(clients_levels, sizes):
-            bases, pool = pool[:int(size * 0.3) + 1], pool[int(size * 0.3) + 1:]
+            count = int(size * distinct) + 1
+            bases, pool = pool[:count], pool[count:]
             prompts = workload(size, bases)  # a fresh slice: no level profits from another
             for name, (proxy, calls) in proxies.items():
                 row = {"clients": clients, "proxy": name,
@@ -211,7 +212,7 @@ def run(clients_levels: tuple[int, ...] = (1, 50, 200), upstream_ms: float = 200
     for row in rows:
         plain = next(r for r in rows if r["clients"] == row["clients"] and r["proxy"] == "no_cache")
         row["throughput_vs_no_cache"] = round(row["throughput_rps"] / plain["throughput_rps"], 2)
-    return {"upstream_ms": upstream_ms, "compare_with": compare_with,
+    return {"upstream_ms": upstream_ms, "compare_with": compare_with, "distinct_bases": distinct,
             "load_average": os.getloadavg(), "rows": rows}
 
 

@@ -5,6 +5,7 @@ happened meanwhile; none measures a latency."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from helpers import BYPASS, MISS, GatedEmbedder, chat, wait_for
@@ -162,3 +163,26 @@ def test_the_prompt_is_embedded_ahead_only_while_the_service_is_idle():
     decision = asyncio.run(_lookup(engine, "how do volcanoes form"))
     assert decision.outcome == MISS and len(embedder.calls) == calls  # found it memoised
     engine.close()
+
+
+def test_lookups_are_embedded_before_texts_whose_callers_can_wait():
+    embedder = GatedEmbedder()
+    service = BatchingEmbedder(embedder.embed, embedder.dim, embedder.name, max_batch=2)
+    embedder.close_gate()
+    running = service.submit("running")
+    assert embedder.entered.wait(5)
+    writes = [threading.Thread(target=service.embed, args=([f"a write {n}"],)) for n in range(2)]
+    for write in writes:
+        write.start()
+    assert wait_for(lambda: len(service._later) == 2)
+    lookup = service.submit("a lookup")
+    embedder.open_gate()
+    lookup.result(10)
+    for write in writes:
+        write.join(10)
+    running.result(10)
+
+    assert embedder.calls[1][0] == "a lookup"  # first in the next call, although it came last
+    assert {text for call in embedder.calls[1:] for text in call} == {
+        "a lookup", "a write 0", "a write 1"}
+    service.close()

@@ -10,10 +10,12 @@ padded tokens per call it grows faster than that), and they would hold short one
 batch is sorted by length and cut into calls of at most ``max_tokens`` padded tokens; the
 shortest are answered first.
 
-The queue is the admission control. It refuses a text at once (:class:`QueueFull`) when it
-holds ``max_queue`` texts, or when the tokens ahead of it would take longer than the caller's
-budget at the measured rate: under overload a lookup becomes a counted miss instead of waiting
-past its deadline. A text that is accepted is always embedded; whoever stops waiting for it,
+Lookups (:meth:`BatchingEmbedder.submit`) go first; texts whose caller can wait (the write of
+an answer after a refused lookup, :meth:`BatchingEmbedder.embed`) fill what room a call has
+left, or run when no lookup waits. The lookup queue is the admission control. It refuses a text
+at once (:class:`QueueFull`) when it holds ``max_queue`` texts, or when the tokens ahead of it
+would take longer than the caller's budget at the measured rate: under overload a lookup
+becomes a counted miss instead of waiting past its deadline. A text that is accepted is always embedded; whoever stops waiting for it,
 the result still reaches the callbacks of its future (the memo, for the write that follows).
 Identical texts waiting together share one slot and one future.
 """
@@ -58,7 +60,8 @@ class BatchingEmbedder:
         self._max_queue = max(1, max_queue)
         self._max_tokens = max(_MAX_TOKENS_PER_TEXT, max_tokens)
         self._workers_wanted = max(1, workers)
-        self._queue: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
+        self._queue: OrderedDict[str, Future[np.ndarray]] = OrderedDict()  # lookups
+        self._later: OrderedDict[str, Future[np.ndarray]] = OrderedDict()  # whoever can wait
         self._pending: dict[str, Future[np.ndarray]] = {}  # queued or being embedded
         self._ready = threading.Condition()
         self._workers: list[threading.Thread] = []
@@ -78,6 +81,9 @@ class BatchingEmbedder:
         with self._ready:
             pending = self._pending.get(text)
             if pending is not None:
+                if text in self._later:  # a write waits for the same text: it goes first now
+                    self._queue[text] = self._later.pop(text)
+                    self._queued_tokens += _tokens(text)
                 return pending
             waiting = len(self._queue)
             cost = self._queued_tokens + self._running_tokens + _tokens(text) + _CALL_TOKENS
@@ -92,14 +98,15 @@ class BatchingEmbedder:
         already a batch: it is embedded directly."""
         with self._ready:
             direct = len(texts) != 1 or self._closed
-            future = None if direct else self._pending.get(texts[0]) or self._enqueue(texts[0])
+            future = None if direct else (self._pending.get(texts[0])
+                                          or self._enqueue(texts[0], later=True))
         if future is None:
             return self._embed(texts)
         return future.result()[None, :]
 
     def idle(self) -> bool:
         """Nothing queued and no batch running: spare capacity for speculative work."""
-        return not self._queue and not self._busy
+        return not self._queue and not self._later and not self._busy
 
     def close(self) -> None:
         """Stop the workers once the queue is empty (queued texts are still embedded)."""
@@ -109,12 +116,16 @@ class BatchingEmbedder:
 
     # ------------------------------------------------------------------ workers
 
-    def _enqueue(self, text: str) -> Future[np.ndarray]:
+    def _enqueue(self, text: str, later: bool = False) -> Future[np.ndarray]:
         if self._closed:
             raise QueueFull("the embedding service is closed")
         future: Future[np.ndarray] = Future()
-        self._queue[text] = self._pending[text] = future
-        self._queued_tokens += _tokens(text)
+        self._pending[text] = future
+        if later:
+            self._later[text] = future
+        else:
+            self._queue[text] = future
+            self._queued_tokens += _tokens(text)
         if len(self._workers) < self._workers_wanted:
             worker = threading.Thread(target=self._work, name="semcache-embed", daemon=True)
             self._workers.append(worker)
@@ -131,7 +142,7 @@ class BatchingEmbedder:
 
     def _next_batch(self) -> list[tuple[str, Future[np.ndarray]]] | None:
         with self._ready:
-            while not self._queue:
+            while not self._queue and not self._later:
                 if self._closed:
                     return None
                 self._ready.wait()
@@ -143,7 +154,7 @@ class BatchingEmbedder:
                     left = until - time.monotonic()
                     if left <= 0:
                         break
-                    if not self._queue:
+                    if not self._queue and not self._later:
                         self._ready.wait(left)
                     batch += self._take(self._max_batch - len(batch))
             self._busy += 1
@@ -156,6 +167,8 @@ class BatchingEmbedder:
             text, future = self._queue.popitem(last=False)
             self._queued_tokens -= _tokens(text)
             taken.append((text, future))
+        while self._later and len(taken) < count:
+            taken.append(self._later.popitem(last=False))
         return taken
 
     def _run(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:

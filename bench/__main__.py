@@ -10,6 +10,7 @@
     python -m bench load                    # static vs adaptive policy on a real vLLM (CPU)
     python -m bench soak --minutes 5        # two replicas over one redis-server (not in "all")
     python -m bench faults                  # a Redis SIGKILL and restart under load (not in "all")
+    python -m bench cluster                 # Redis Cluster: convergence, a master failover (not in "all")
     python -m bench --smoke                 # seconds-long run of every suite, for CI
 """
 
@@ -38,7 +39,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("suite", nargs="?",
                         choices=["all", "lookup", "peers", "replay", "proxy", "concurrency",
-                                 "quality", "load", "soak", "faults"],
+                                 "quality", "load", "soak", "faults", "cluster"],
                         default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
@@ -84,7 +85,31 @@ def main() -> int:
         _soak(args)
     if args.suite == "faults" or (args.suite == "all" and args.smoke):
         _faults(args)
+    if args.suite == "cluster" or (args.suite == "all" and args.smoke):
+        _cluster(args)
     return 0
+
+
+def _cluster(args: argparse.Namespace) -> None:
+    from bench import cluster
+
+    results = cluster.run(args.smoke)
+    lag, failover = results["convergence"], results["failover"]
+    table = Table(title="two replicas over a 3-master Redis Cluster (redis_wait_replicas: 1)")
+    for column in ("convergence p50 / p99 / max ms", "writes (acknowledged)", "acknowledged lost",
+                   "wrong answers", "exceptions", "failover s", "lookup while down p50 / max ms",
+                   "replica converged s"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{lag['p50_ms']} / {lag['p99_ms']} / {lag['max_ms']}",
+                  f"{failover['writes']} ({failover['acknowledged']})",
+                  str(failover["acknowledged_lost"]), str(failover["wrong_answers"]),
+                  str(failover["exceptions"]), str(failover["failover_s"]),
+                  f"{failover['lookup_while_down_p50_ms']} / {failover['lookup_while_down_max_ms']}",
+                  str(failover["replica_converged_s"]))
+    Console(width=180).print(table)
+    name = "cluster_smoke" if args.smoke else "cluster"
+    _write(f"{name}.json", results)
+    plots.cluster(results, RESULTS / f"{name}.png")
 
 
 def _load(args: argparse.Namespace) -> None:
@@ -128,6 +153,11 @@ def _quality(args: argparse.Namespace) -> None:
     name = "hit_quality_smoke" if args.smoke else "hit_quality"
     _write(f"{name}.json", everything)
     plots.hit_quality(everything, RESULTS / f"{name}.png")
+    from bench import decision_quality
+
+    labelled = decision_quality.run(limit=24 if args.smoke else None, gptcache=not args.smoke)
+    decision_quality.print_tables(labelled)
+    _write("decision_quality_smoke.json" if args.smoke else "decision_quality.json", labelled)
 
 
 def _quality_tables(name: str, results: dict[str, Any]) -> None:
@@ -170,10 +200,12 @@ def _lookup(args: argparse.Namespace) -> None:
     for entries in sizes:
         # A fresh process per size, so RSS per entry is not blurred by the previous run.
         rows.append(_in_fresh_process(lookup_cost.run, entries, queries, args.vectors))
-    table = Table(title=f"lookup cost (ms; one category, one scope, 384-d, {args.vectors} vectors)")
+    table = Table(title=f"lookup cost (ms; shipped categories, one scope each, 384-d, "
+                        f"{args.vectors} vectors)")
     for column in ("entries", "miss p50 excl. embed", "miss p99 excl. embed", "miss p50 incl. embed",
-                   "miss p99 incl. embed", "exact hit p50", "semantic hit p50", "recall",
-                   "start-up s (rebuild / snapshot)", "RAM B/entry", "disk B/entry"):
+                   "miss p99 incl. embed", "exact hit p50", "semantic hit p50",
+                   "near-dup recall@1", "paraphrase hits", "start-up s (rebuild / snapshot)",
+                   "RAM B/entry (rebuilt / snapshot / checked)", "disk B/entry", "run s"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
@@ -183,11 +215,15 @@ def _lookup(args: argparse.Namespace) -> None:
             f"{row['miss_including_embedding']['p99_ms']:.2f}",
             f"{row['hit_exact_fast_path']['p50_ms']:.3f}",
             f"{row['hit_semantic_including_embedding']['p50_ms']:.2f}",
-            f"{row['near_duplicate_recall']:.0%}",
+            f"{row['near_duplicate_recall']:.3f}", f"{row['paraphrase_hit_rate']:.0%}",
             f"{row['startup_rebuild_s']:.1f} / {row['startup_from_snapshot_s']:.1f}",
-            str(row["ram_bytes_per_entry"]), str(row["disk_bytes_per_entry"]))
-    Console(width=180).print(table)
-    _write("lookup_cost_smoke.json" if args.smoke else f"lookup_cost_{args.vectors}.json", rows)
+            f"{row['ram_bytes_per_entry']} / {row['ram_bytes_per_entry_after_snapshot_start']} / "
+            f"{row['ram_bytes_per_entry_after_store_check']}",
+            str(row["disk_bytes_per_entry"]), f"{row['run_s']:.0f}")
+    Console(width=200).print(table)
+    name = "lookup_cost_smoke" if args.smoke else f"lookup_cost_{args.vectors}"
+    _write(f"{name}.json", rows)
+    plots.lookup(rows, RESULTS / f"{name}.png")
 
 
 def _proxy(args: argparse.Namespace) -> None:

@@ -65,7 +65,7 @@ class MilvusCategoryIndex:
                 return
             time.sleep(0.5)
 
-    def load_shard(self, scope: str, path: Path, labels: np.ndarray, vectors: np.ndarray) -> None:
+    def load_shard(self, scope: str, path: Path, labels: np.ndarray) -> None:
         raise ValueError("the Milvus variant keeps no local snapshot")  # the caller rebuilds
 
     def discard(self, scope: str) -> None:
@@ -73,6 +73,9 @@ class MilvusCategoryIndex:
 
     def save_shards(self, save: Callable[[str, Any], None]) -> None:
         pass  # Milvus persists by itself
+
+    def export_exact(self, visit: Callable[[str, np.ndarray, np.ndarray], None]) -> None:
+        pass  # nothing saved: a start rebuilds the collections from the vector log
 
     def remove(self, scope: str, label: int) -> None:
         if scope in self._sizes:

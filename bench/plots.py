@@ -86,3 +86,41 @@ def _save(figure: Any, path: Path) -> None:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     print(f"wrote {path}")
+
+
+def lookup(rows: list[dict[str, Any]], path: Path) -> None:
+    """Per size: start-up (rebuild vs snapshot, log scale) and RSS per entry after each."""
+    labels = [f"{row['entries']:,}" for row in rows]
+    xs = range(len(rows))
+    figure, (start_axis, ram_axis) = plt.subplots(1, 2, figsize=(11, 4.5))
+    start_axis.bar([x - 0.2 for x in xs], [row["startup_rebuild_s"] for row in rows], 0.4,
+                   label="rebuild from the vector log")
+    start_axis.bar([x + 0.2 for x in xs], [row["startup_from_snapshot_s"] for row in rows], 0.4,
+                   label="from the snapshot")
+    start_axis.set_yscale("log")
+    start_axis.set_title("start-up (s, log)")
+    for offset, (key, name) in enumerate((("ram_bytes_per_entry", "rebuilt"),
+                                          ("ram_bytes_per_entry_after_snapshot_start", "snapshot"),
+                                          ("ram_bytes_per_entry_after_store_check", "checked"))):
+        ram_axis.bar([x + (offset - 1) * 0.27 for x in xs], [row[key] for row in rows], 0.27,
+                     label=name)
+    ram_axis.axhline(2048, color="grey", linestyle="--", linewidth=1)
+    ram_axis.set_title("RSS per entry (bytes; dashed: 2 KB)")
+    for axis in (start_axis, ram_axis):
+        axis.set_xticks(list(xs), [f"{label} entries" for label in labels])
+        axis.legend()
+    _save(figure, path)
+
+
+def cluster(results: dict[str, Any], path: Path) -> None:
+    """Convergence lag of replica B (sorted samples) over a real Redis Cluster."""
+    lags = sorted(results["convergence"].get("samples_ms", []))
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.plot([100 * (i + 1) / max(1, len(lags)) for i in range(len(lags))], lags)
+    axis.set_yscale("symlog", linthresh=0.1)
+    axis.set_xlabel("percentile of writes")
+    axis.set_ylabel("ms until replica B holds the entry")
+    failover = results["failover"]
+    axis.set_title(f"cluster: {failover['acknowledged']} acknowledged, "
+                   f"{failover['acknowledged_lost']} lost, {failover['wrong_answers']} wrong")
+    _save(figure, path)

@@ -118,24 +118,31 @@ def _convergence(redis_url: str, workdir: Path, samples: int) -> dict[str, float
     embedder = load_embedder(settings.embedding)
     a = SemanticCache(settings, embedder=embedder)
     b = SemanticCache(settings, embedder=embedder)
-    lags = []
     try:
-        for n in range(samples):
-            request = {"model": "soak-probe", "metadata": {"semcache_category": "chat"},
-                       "messages": [{"role": "user", "content": f"convergence probe {n}"}]}
-            embedder.embed_one(f"convergence probe {n}")  # embedding is not replication time
-            entry_id = a.store(request, {"n": n}).entry_id
-            started = time.perf_counter()
-            while b.catalogue.get(entry_id) is None:
-                if time.perf_counter() - started > 5:
-                    break
-                time.sleep(0.0002)
-            lags.append((time.perf_counter() - started) * 1000)
+        return measure_convergence(a, b, embedder, samples)
     finally:
         a.close()
         b.close()
+
+
+def measure_convergence(a: Any, b: Any, embedder: Any, samples: int) -> dict[str, float]:
+    """Milliseconds from ``a.store()`` returning to ``b`` holding the entry (also used by the
+    Redis Cluster suite)."""
+    lags = []
+    for n in range(samples):
+        request = {"model": "soak-probe", "metadata": {"semcache_category": "chat"},
+                   "messages": [{"role": "user", "content": f"convergence probe {n}"}]}
+        embedder.embed_one(f"convergence probe {n}")  # embedding is not replication time
+        entry_id = a.store(request, {"n": n}).entry_id
+        started = time.perf_counter()
+        while b.catalogue.get(entry_id) is None:
+            if time.perf_counter() - started > 5:
+                break
+            time.sleep(0.0002)
+        lags.append((time.perf_counter() - started) * 1000)
     return {"samples": samples, "p50_ms": round(statistics.median(lags), 2),
-            "p99_ms": round(_percentile(lags, 99), 2), "max_ms": round(max(lags), 2)}
+            "p99_ms": round(_percentile(lags, 99), 2), "max_ms": round(max(lags), 2),
+            "samples_ms": [round(lag, 3) for lag in lags]}
 
 
 def run(minutes: float) -> dict[str, Any]:

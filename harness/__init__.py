@@ -4,6 +4,7 @@ package's in-process helpers for users are :mod:`litellm_semcache.testing`."""
 
 from harness.proxy import RunningProxy, free_port, litellm_proxy, wait_until_live
 from harness.redis import RedisServer
+from harness.redis_cluster import RedisClusterNodes
 from harness.vllm import (
     VLLM_PRESSURE_ARGS,
     VLLM_VENV,
@@ -13,6 +14,6 @@ from harness.vllm import (
     vllm_server,
 )
 
-__all__ = ["VLLM_PRESSURE_ARGS", "VLLM_VENV", "RedisServer", "RunningProxy", "RunningVllm",
+__all__ = ["VLLM_PRESSURE_ARGS", "VLLM_VENV", "RedisClusterNodes", "RedisServer", "RunningProxy", "RunningVllm",
            "free_port", "litellm_proxy", "proxy_config_for", "vllm_missing_reason", "vllm_server",
            "wait_until_live"]

@@ -41,6 +41,7 @@ class RedisServer:
                 "--logfile", str(self.workdir / "redis.log")]
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.extra_args()
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -56,6 +57,10 @@ class RedisServer:
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"redis-server did not start in {timeout:.0f} s:\n{self._log_tail()}")
+
+    def extra_args(self) -> list[str]:
+        """More ``redis-server`` arguments (a cluster node adds its own)."""
+        return []
 
     def kill(self) -> None:
         """SIGKILL: no shutdown save, only what the append-only file already holds survives."""

@@ -52,6 +52,12 @@ class CircuitBreaker:
         ``slow_after_s`` replaces the breaker's own limit for this call (a batch of n texts
         may take n times as long as one)."""
         self._admit()
+        return self.observe(operation, slow_after_s=slow_after_s)
+
+    def observe(self, operation: Callable[[], T], *, slow_after_s: float | None = None) -> T:
+        """Run ``operation`` whatever the state (work already accepted, such as a queued
+        write, is never dropped) and let its outcome and duration move the breaker as
+        :meth:`call` does."""
         started = self._clock()
         try:
             result = operation()

@@ -9,11 +9,12 @@ import pytest
 from helpers import chat
 from structlog.testing import capture_logs
 
-from helpers import BYPASS, HIT, MISS, SHADOW_HIT
+from helpers import BYPASS, HIT, MISS, SHADOW_HIT, wait_for
 from litellm_semcache.request import view_request
 from litellm_semcache.store.diskcache_store import DiskcacheStore
 
-ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": []}'}
+ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": [{"index": 0, '
+          '"finish_reason": "stop", "message": {"role": "assistant", "content": "an answer"}}]}'}
 PARAPHRASE_CHAT = ("hi, how are you today?", "hello, how are you doing?")
 
 
@@ -27,12 +28,13 @@ def test_paraphrase_hits_in_a_loose_category(make_cache):
 
     assert second.outcome == HIT and second.reason == "semantic"
     assert second.response == ANSWER
-    assert second.category == "chat" and second.threshold == 0.81
-    assert 0.80 <= second.similarity < 1.0
+    shipped = cache.settings.policy("chat").similarity_threshold
+    assert second.category == "chat" and second.threshold == shipped
+    assert shipped <= second.similarity < 1.0
 
 
 def test_same_paraphrase_misses_in_a_strict_category(make_cache):
-    cache = make_cache()
+    cache = make_cache(categories={"legal": {"similarity_threshold": 0.96}})
     strict = {"metadata": {"semcache_category": "legal"}}
     cache.store(chat(PARAPHRASE_CHAT[0], **strict), ANSWER)
 
@@ -153,8 +155,8 @@ def test_survivors_stay_findable_after_heavy_eviction_and_expiry_churn(make_cach
     assert survivors == prompts[-len(survivors):]
     for prompt in survivors:  # found through the vector index too, not only the exact map
         entry = cache.catalogue.get(_exact_id(prompt, tagged))
-        found, similarity = cache.catalogue.nearest("chat", entry.scope, embedder.embed_one(prompt))
-        assert similarity > 0.999 and found is entry
+        [(found, similarity)] = cache.catalogue.nearest((entry.scope,), embedder.embed_one(prompt))
+        assert similarity > 0.999 and found == entry  # entries are views: equal, not identical
 
 
 def _exact_id(prompt, tagged):
@@ -243,8 +245,9 @@ def test_a_pickled_row_in_the_store_is_refused_not_executed(make_cache, tmp_path
     db.close()
 
     reopened = make_cache()
-    assert len(reopened) == 0  # undecodable rows are dropped at start, never served
     assert reopened.lookup(chat("Tell me a joke")).outcome == MISS
+    assert len(reopened) == 0  # the entry is dropped at first sight of its undecodable row
+    assert len(reopened.deployment.store) == 0  # and the row is deleted
 
 
 def test_a_fault_inside_the_cache_is_a_miss_not_an_error(make_cache, monkeypatch):
@@ -295,13 +298,28 @@ def test_invalid_cache_controls_bypass_with_a_clear_reason(make_cache):
     (chat("anything at all", metadata={"semcache_category": "legal"}), "legal", "metadata"),
     (chat("anything at all", metadata={"tags": ["team-x", "semcache:medical"]}), "medical", "metadata"),
     (chat("What is the NVDA share price?"), "finance", "rule"),
-    (chat("Why does my Rust borrow checker complain about this loop?"), "code", "centroid"),
-    (chat("What are the side effects of aspirin?"), "medical", "centroid"),
-    (chat("zxqv plorf"), "default", "default"),
+    (chat("Why does my Rust borrow checker complain about this loop?"), "code", "classifier"),
+    (chat("What are the side effects of aspirin?"), "medical", "classifier"),
+    (chat("Write a poem about autumn leaves"), "default", "classifier"),  # fits nothing named
 ])
 def test_categorisation_cheapest_signal_first(make_cache, request_kwargs, category, source):
     decision = make_cache().lookup(request_kwargs)
     assert (decision.category, decision.category_source) == (category, source)
+
+
+def test_a_category_the_policy_adds_is_matched_by_its_examples_before_the_head(make_cache):
+    cache = make_cache(categories={"travel": {"examples": [
+        "Plan a 3-day itinerary for Rome", "What should I pack for a week in Iceland?",
+        "Best time of year to visit Japan", "Cheap ways to get around Barcelona"]}})
+    decision = cache.lookup(chat("Plan a four day trip to Lisbon for me"))
+    assert (decision.category, decision.category_source) == ("travel", "centroid")
+    assert cache.lookup(chat("How do I reverse a list in Python?")).category == "code"
+
+
+def test_classifier_centroids_brings_back_the_example_centroids(make_cache):
+    cache = make_cache(classifier="centroids")
+    decision = cache.lookup(chat("What are the side effects of aspirin?"))
+    assert decision.category_source in ("centroid", "default")
 
 
 def test_unknown_explicit_category_is_reported(make_cache):
@@ -381,7 +399,7 @@ def test_restart_with_a_smaller_quota_keeps_the_newest_entries(make_cache, tmp_p
 
 
 def _snapshot_files(store_dir):
-    return sorted(p.suffix for p in (store_dir / "index-snapshot").iterdir())
+    return sorted(p.name.split("-")[0] for p in (store_dir / "index-snapshot").iterdir())
 
 
 SMALL_SHARDS = {"index": {"exact_search_limit": 4, "initial_capacity": 16, "m": 16,
@@ -397,56 +415,117 @@ def _stored_then_closed(make_cache, store_dir, prompts):
     first.close()
 
 
-def test_restart_loads_saved_hnsw_graphs_and_reconciles_them_with_the_store(make_cache, tmp_path):
-    store_dir, tagged, small_shards = tmp_path / "snap-store", CHAT, SMALL_SHARDS
+@pytest.mark.parametrize("store_check", ["on", "off"])
+def test_restart_loads_the_snapshot_and_never_serves_a_document_deleted_meanwhile(
+        make_cache, tmp_path, monkeypatch, store_check):
+    from litellm_semcache.engine.verify import StoreCheck
+
+    if store_check == "off":  # only the lookup path stands between the snapshot and a client
+        monkeypatch.setattr(StoreCheck, "start", lambda self: self)
+    store_dir = tmp_path / "snap-store"
     prompts = [f"Remind me to water plant number {i} on the balcony" for i in range(30)]
     _stored_then_closed(make_cache, store_dir, prompts)
-    assert _snapshot_files(store_dir) == [".hnsw", ".json"]
-    removed = view_request(chat(prompts[3], **tagged)).exact_key
-    DiskcacheStore(store_dir).delete(removed)  # deleted while no process ran
+    assert _snapshot_files(store_dir) == ["manifest.v3.json", "snapshot"]
+    removed = view_request(chat(prompts[3], **CHAT)).exact_key
+    DiskcacheStore(store_dir).delete(removed)  # a plain store: no vector log record, no event
 
     with capture_logs() as events:
-        second = make_cache(store_dir=store_dir, **small_shards)
+        second = make_cache(store_dir=store_dir, **SMALL_SHARDS)
 
-    rebuilt = next(e for e in events if e["event"] == "semcache.rebuilt")
-    assert rebuilt["snapshots"] == 1 and not any("ignored" in e["event"] for e in events)
-    assert len(second) == 29
+    names = [e["event"] for e in events]
+    assert "semcache.snapshot_loaded" in names and "semcache.rebuilt" not in names
+    paraphrase = second.lookup(chat(prompts[3].replace("Remind me", "Please remind me"), **CHAT))
+    assert paraphrase.response != {"answer": prompts[3]}
     for prompt in prompts:
-        decision = second.lookup(chat(prompt, **tagged))
+        decision = second.lookup(chat(prompt, **CHAT))
         if prompt == prompts[3]:
             assert decision.outcome == MISS
         else:
             assert decision.outcome == HIT and decision.response == {"answer": prompt}
+    assert wait_for(lambda: len(second) == 29)  # the lookup or the background check dropped it
 
 
-def test_a_snapshot_that_disagrees_with_the_store_is_ignored(make_cache, tmp_path):
-    import json as _json
+def test_writes_after_the_snapshot_are_replayed_from_the_vector_log(make_cache, tmp_path, embedder, clock):
+    from litellm_semcache.store import Document, open_store
 
-    store_dir, tagged, small_shards = tmp_path / "bad-snap-store", CHAT, SMALL_SHARDS
+    store_dir = tmp_path / "replay-store"
     prompts = [f"Tell me a story about a dragon named number {i}" for i in range(12)]
-    _stored_then_closed(make_cache, store_dir, prompts)
-    meta_path = next((store_dir / "index-snapshot").glob("*.json"))
-    meta = _json.loads(meta_path.read_text())
-    ids = list(meta["ids"])
-    meta["ids"] = dict(zip(ids, list(meta["ids"].values())[::-1]))  # labels point at other answers
-    meta_path.write_text(_json.dumps(meta))
+    _stored_then_closed(make_cache, store_dir, prompts[:8])
+    other_process = open_store(make_cache(store_dir=tmp_path / "x").settings.store.model_copy(
+        update={"path": str(store_dir)}))  # writes after the snapshot, then dies without one
+    for prompt in prompts[8:]:
+        view = view_request(chat(prompt, **CHAT))
+        other_process.put(Document(view.exact_key, "chat", view.scope, prompt, view.normalized,
+                                   embedder.embed_one(prompt), {"answer": prompt}, clock(),
+                                   clock() + 1000))
+    other_process.delete(view_request(chat(prompts[0], **CHAT)).exact_key)
+    other_process.close()
 
     with capture_logs() as events:
-        second = make_cache(store_dir=store_dir, **small_shards)
+        second = make_cache(store_dir=store_dir, **SMALL_SHARDS)
 
-    assert any(e["event"] == "semcache.snapshot_ignored" for e in events)
+    assert "semcache.snapshot_loaded" in [e["event"] for e in events]
+    assert len(second) == 11  # 8 - 1 deleted + 4 written, before any store check
+    for prompt in prompts[1:]:
+        decision = second.lookup(chat(prompt + "?", **CHAT))
+        assert decision.outcome == HIT and decision.response == {"answer": prompt}
+    assert second.lookup(chat(prompts[0], **CHAT)).outcome == MISS
+
+
+def test_without_a_snapshot_the_start_reads_the_vector_log_and_decodes_no_document(
+        make_cache, tmp_path, monkeypatch):
+    import shutil
+
+    from litellm_semcache.store.document import Document
+
+    store_dir = tmp_path / "log-store"
+    prompts = [f"Explain how tide number {i} works at the harbour" for i in range(10)]
+    _stored_then_closed(make_cache, store_dir, prompts)
+    shutil.rmtree(store_dir / "index-snapshot")
+    decoded = []
+    real = Document.from_bytes.__func__
+    monkeypatch.setattr(Document, "from_bytes",
+                        classmethod(lambda cls, raw: decoded.append(1) or real(cls, raw)))
+
+    with capture_logs() as events:
+        second = make_cache(store_dir=store_dir, **SMALL_SHARDS)
+
+    rebuilt = next(e for e in events if e["event"] == "semcache.rebuilt")
+    assert rebuilt["source"] == "vector_log" and len(second) == 10 and not decoded
     for prompt in prompts:
-        decision = second.lookup(chat(prompt + "?", **tagged))
+        decision = second.lookup(chat(prompt + "?", **CHAT))
+        assert decision.outcome == HIT and decision.response == {"answer": prompt}
+
+
+@pytest.mark.parametrize("damage", ["graph", "table", "manifest"])
+def test_a_damaged_snapshot_is_ignored_and_the_start_rebuilds(make_cache, tmp_path, damage):
+    store_dir = tmp_path / "bad-snap-store"
+    prompts = [f"Tell me a story about a dragon named number {i}" for i in range(12)]
+    _stored_then_closed(make_cache, store_dir, prompts)
+    snapshot_dir = store_dir / "index-snapshot"
+    target = {"graph": next(snapshot_dir.glob("snapshot-*/*.hnsw")),
+              "table": next(snapshot_dir.glob("snapshot-*/table.npz")),
+              "manifest": snapshot_dir / "manifest.v3.json"}[damage]
+    raw = bytearray(target.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped byte: hnswlib's loader would trust it
+    target.write_bytes(bytes(raw))
+
+    with capture_logs() as events:
+        second = make_cache(store_dir=store_dir, **SMALL_SHARDS)
+
+    assert any(e["event"] == "semcache.snapshot_corrupt" for e in events)
+    for prompt in prompts:
+        decision = second.lookup(chat(prompt + "?", **CHAT))
         assert decision.outcome == HIT and decision.response == {"answer": prompt}
 
 
 def test_a_shared_category_serves_every_tenant_but_still_needs_the_same_request(make_cache):
-    cache = make_cache(categories={"docs": {"shared": True}})
+    cache = make_cache(categories={"docs": {"shared": True, "writers": ["key:a"]}})
     docs = {"semcache_category": "docs"}
     cache.store(chat("How do I configure webhooks?", metadata={**docs, "user_api_key_hash": "a"}),
                 ANSWER)
 
-    other_tenant = cache.lookup(chat("How can I set up webhooks?",
+    other_tenant = cache.lookup(chat("how do I configure webhooks",
                                      metadata={**docs, "user_api_key_hash": "b"}))
     other_model = cache.lookup(chat("How do I configure webhooks?", model="other",
                                     metadata={**docs, "user_api_key_hash": "b"}))

@@ -45,5 +45,6 @@ print(again.choices[0].message.content, engine.embedder.name, "torch" in sys.mod
                          env=env, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     answer, name, torch_loaded = out.stdout.split()[-3:]
-    assert answer == "fine" and name.startswith("onnx-int8:") and torch_loaded == "False"
+    # the shipped int8 file, requantised for speed at the first start (onnx is a dependency)
+    assert answer == "fine" and name.startswith("onnx-dynamic-int8:") and torch_loaded == "False"
     assert "Warning" not in out.stderr and "Traceback" not in out.stderr

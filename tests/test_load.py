@@ -186,3 +186,28 @@ def test_lookups_are_embedded_before_texts_whose_callers_can_wait():
     assert {text for call in embedder.calls[1:] for text in call} == {
         "a lookup", "a write 0", "a write 1"}
     service.close()
+
+
+class _SlowEmbedder(GatedEmbedder):
+    """Every call takes longer than the lookup deadline: the embedder breaker opens."""
+
+    def embed(self, texts):
+        threading.Event().wait(0.06)
+        return super().embed(texts)
+
+
+def test_writes_are_embedded_and_stored_while_the_embedder_breaker_is_open():
+    engine = _engine(_SlowEmbedder(), lookup_deadline_ms=20)
+    prompts = [f"tell me about the river number {n}" for n in range(8)]
+
+    async def write_all():
+        return await asyncio.gather(*(engine.store_async(chat(prompt), {"answer": prompt})
+                                      for prompt in prompts))
+
+    try:
+        stored = asyncio.run(asyncio.wait_for(write_all(), 60))
+        assert engine._embedding_breaker.opened >= 1  # slow calls opened it meanwhile
+        assert [decision.reason for decision in stored] == [Reason.STORED] * len(prompts)
+        assert len(engine) == len(prompts)
+    finally:
+        engine.close()

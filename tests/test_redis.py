@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from helpers import HIT, MISS
 from litellm_semcache.config import ConfigError, load_settings
+from litellm_semcache.store.redis_layout import doc_pattern, keys_for
 
 pytestmark = pytest.mark.redis
 PROMPTS = ["Tell me a joke", "How do I reverse a list in Python?", "What is a normal blood pressure?",
@@ -44,6 +45,11 @@ def wait_until(condition, timeout: float = 5.0) -> float:
         assert time.monotonic() - started < timeout, "condition never held"
         time.sleep(0.002)
     return time.monotonic() - started
+
+
+def sample(cache, name: str, labels: dict[str, str]) -> float | None:
+    """One value of the cache's Prometheus exposition."""
+    return cache.recorder.registry.get_sample_value(name, labels)
 
 
 def raw_redis(server) -> redis.Redis:
@@ -89,7 +95,7 @@ def test_redis_ttl_is_the_absolute_category_ttl_and_a_hit_never_extends_it(repli
     decision = a.store(chat("hi, how are you today?"), {"answer": "fine"})
     document = a.deployment.store.get(decision.entry_id)
     server = raw_redis(redis_server)
-    key = f"semcache:doc:{decision.entry_id}"
+    key = keys_for("semcache:", decision.category).doc(decision.entry_id)
     before = server.execute_command("PEXPIRETIME", key)
     assert a.lookup(chat("hi, how are you today?")).outcome == HIT
 
@@ -109,8 +115,8 @@ def test_quota_is_global_across_replicas_and_evicts_the_oldest(replica, redis_se
         clock.advance(1)
 
     server = raw_redis(redis_server)
-    assert server.zcard("semcache:quota:chat") == 3
-    assert len(list(server.scan_iter("semcache:doc:*"))) == 3
+    assert server.zcard(keys_for("semcache:", "chat").quota) == 3
+    assert len(list(server.scan_iter(doc_pattern("semcache:")))) == 3
     wait_until(lambda: len(a) == len(b) == 3)
     for replica_ in (a, b):
         assert replica_.lookup(chat(prompts[0], metadata={"category": "chat"})).outcome == MISS
@@ -127,12 +133,16 @@ def test_a_pickled_document_in_redis_is_never_unpickled(replica, redis_server, t
         def __reduce__(self):
             return (Path.touch, (marker,))
 
-    raw_redis(redis_server).set(f"semcache:doc:{decision.entry_id}", pickle.dumps(Exploit()))
+    raw_redis(redis_server).set(keys_for("semcache:", decision.category).doc(decision.entry_id),
+                                pickle.dumps(Exploit()))
 
     assert a.lookup(chat("Tell me a joke")).outcome == MISS
+    assert len(a) == 0  # the undecodable document was dropped like a missing one
     assert replica().lookup(chat("Tell me a joke")).outcome == MISS  # rebuild: skipped as stale
     assert not marker.exists()
-    assert a.stats_snapshot()["uncategorised"]["fail_opens"] >= 1
+    # not a document (no checksum): a miss, and the entry is dropped at once
+    assert a.recorder.registry.get_sample_value("semcache_store_faults_total",
+                                                {"fault": "document_corrupt"}) == 1
 
 
 def test_redis_killed_mid_run_then_restarted_fails_open_and_loses_nothing(replica, redis_server):
@@ -147,6 +157,9 @@ def test_redis_killed_mid_run_then_restarted_fails_open_and_loses_nothing(replic
     assert all(d.outcome in ("miss", "bypass") for d in outage)  # answered, never raised
     assert a.stats_snapshot()["uncategorised"]["fail_opens"] >= 1
     assert a.deployment.store.breaker.opened >= 1
+    breaker = {"breaker": f"redis {a.deployment.store.address}"}
+    assert sample(a, "semcache_breaker_opened_total", breaker) >= 1
+    assert sample(a, "semcache_breaker_state", {**breaker, "state": "closed"}) == 0.0
 
     redis_server.start()
     wait_until(lambda: a.lookup(chat(PROMPTS[0])).outcome == HIT, timeout=10)
@@ -166,6 +179,11 @@ def test_a_replica_started_while_redis_is_down_catches_up_when_it_is_back(replic
     assert b.lookup(chat(PROMPTS[0])).outcome == MISS
     redis_server.start()
     wait_until(lambda: b.lookup(chat(PROMPTS[0])).outcome == HIT, timeout=10)
+    category = b.lookup(chat(PROMPTS[0])).category
+    wait_until(lambda: sample(b, "semcache_follower_resyncs_total", {"stream": category}) == 1)
+    assert sample(b, "semcache_follower_lag_entries", {"stream": category}) == 0
+    assert sample(b, "semcache_follower_lag_seconds", {"stream": category}) == 0
+    assert sample(b, "semcache_breaker_state", {"breaker": "embedder", "state": "closed"}) == 1
 
 
 def test_bad_redis_settings_are_config_errors_that_hide_the_password():
@@ -222,7 +240,7 @@ def test_an_entry_rewritten_in_another_category_leaves_the_old_quota(replica, re
         clock.advance(1)
         a.store(chat(other, metadata={"semcache_category": "chat"}), {"v": other})
 
-    assert raw_redis(redis_server).zcard("semcache:quota:chat") == 2
+    assert raw_redis(redis_server).zcard(keys_for("semcache:", "chat").quota) == 2
     assert a.lookup(chat(prompt, metadata={"semcache_category": "code"})).response == {"v": 2}
 
 
@@ -230,7 +248,7 @@ def test_an_index_entry_whose_document_is_gone_is_a_miss(replica, redis_server):
     a, b = replica(), replica()
     decision = a.store(chat("Tell me a joke"), {"answer": "ok"})
     wait_until(lambda: len(b) == 1)
-    raw_redis(redis_server).delete(f"semcache:doc:{decision.entry_id}")  # no event published
+    raw_redis(redis_server).delete(keys_for("semcache:", decision.category).doc(decision.entry_id))
 
     missed = b.lookup(chat("Tell me a joke"))
 
@@ -243,15 +261,48 @@ def test_a_follower_whose_position_was_trimmed_resyncs_from_the_store(replica):
 
     a = replica(store={"redis_stream_max_len": 100})
     b = replica(store={"redis_stream_max_len": 100})
-    b.deployment.follower.stop()  # b falls far behind
-    position = b.deployment.follower.position
+    b.deployment.followers["chat"].stop()  # b falls far behind on chat
+    position = b.deployment.followers["chat"].position
     prompts = [f"burst question {n}: what is {n} plus {n + 7}?" for n in range(300)]
     for prompt in prompts:
-        a.store(chat(prompt), {"p": prompt})
+        a.store(chat(prompt, metadata={"semcache_category": "chat"}), {"p": prompt})
 
-    follower = Follower(b.deployment.replica, b.deployment.store, position, block_ms=100).start()
+    follower = Follower(b.deployment.replica, b.deployment.store, "chat", position,
+                        block_ms=100).start()
     try:
         wait_until(lambda: follower.resyncs == 1 and len(b) == len(prompts), timeout=20)
-        assert b.lookup(chat(prompts[0])).response == {"p": prompts[0]}
+        assert b.lookup(chat(prompts[0], metadata={"semcache_category": "chat"})).response == {
+            "p": prompts[0]}
     finally:
         follower.stop()
+
+
+def test_a_follower_reports_its_lag_while_it_works_through_a_backlog(replica):
+    """Lag in entries and seconds while a stopped follower catches up on more than one batch."""
+    from litellm_semcache.store.replication import Follower
+
+    a, b = replica(), replica()
+    b.deployment.followers["chat"].stop()
+    position = b.deployment.followers["chat"].position
+    prompts = [f"backlog question {n}: what is {n} minus {n + 2}?" for n in range(700)]
+    for prompt in prompts:
+        a.store(chat(prompt, metadata={"semcache_category": "chat"}), {"p": prompt})
+    time.sleep(0.2)
+
+    seen = []
+    follower = Follower(b.deployment.replica, b.deployment.store, "chat", position, block_ms=50)
+    original = follower._apply
+
+    def watch(change):
+        original(change)
+        seen.append((follower.lag_entries, follower.lag_seconds))
+    follower._apply = watch
+    follower.start()
+    try:
+        wait_until(lambda: follower.applied == len(prompts), timeout=30)
+        wait_until(lambda: follower.lag_entries == 0 and follower.lag_seconds == 0)
+    finally:
+        follower.stop()
+    during_second_batch = seen[500:]
+    assert any(entries >= 150 for entries, _ in during_second_batch)  # 700 - 500 still to do
+    assert all(seconds > 0.1 for _, seconds in during_second_batch)  # waiting since the write

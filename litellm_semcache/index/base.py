@@ -1,9 +1,10 @@
 """What the engine needs from a vector index, so another index can be passed in (a factory),
 never patched in.
 
-An index holds the vectors of one category. Every operation names the request ``scope``: a
-query can only ever reach vectors stored under the same scope (tenant + compatibility key), so
-isolation is a partition of the key space, not a filter a code path could forget.
+An index holds the vectors of every category (the catalogue knows which is which). Every
+operation names the request ``scope``: a query can only ever reach vectors stored under the
+same scope (tenant + compatibility key), so isolation is a partition of the key space, not a
+filter a code path could forget.
 Labels are integers chosen by the engine and never reused.
 """
 
@@ -37,10 +38,13 @@ class VectorIndex(Protocol):
         ...
     def clear(self) -> None: ...
 
-    # Snapshots: an index that cannot save or load them rebuilds from the store at start.
+    # Snapshots: large shards are saved as graphs (``save_shards`` hands each to ``save``,
+    # which calls its ``save(path)``), small ones as arrays (``export_exact``). A shard that
+    # is saved neither way, or a graph ``load_shard`` refuses (it raises), makes the start
+    # rebuild every vector from the vector log or the store instead.
     def save_shards(self, save: Callable[[str, Any], None]) -> None: ...
-    def load_shard(self, scope: str, path: Path, labels: np.ndarray, vectors: np.ndarray
-                   ) -> None: ...
+    def export_exact(self, visit: Callable[[str, np.ndarray, np.ndarray], None]) -> None: ...
+    def load_shard(self, scope: str, path: Path, labels: np.ndarray) -> None: ...
     def discard(self, scope: str) -> None: ...
 
 

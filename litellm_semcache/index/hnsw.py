@@ -1,4 +1,4 @@
-"""The default vector index: in-process, one per category, partitioned by request scope.
+"""The default vector index: in-process, one for every category, partitioned by request scope.
 
 A query can only ever reach vectors of its own scope (tenant + compatibility key): each scope is
 a separate shard. Small shards are exact NumPy matrices; a shard that grows past
@@ -34,36 +34,46 @@ class _Shard(Protocol):
 
 
 class _FlatShard:
-    """Exact search over a small matrix; removal swaps the last row into the hole."""
+    """Exact search over a small matrix; removal swaps the last row into the hole. No
+    label -> row dict: finding a label in at most ``flat_limit`` rows is one vector compare."""
 
-    def __init__(self, dim: int) -> None:
-        self._matrix = np.empty((4, dim), dtype=np.float32)
-        self._labels = np.empty(4, dtype=np.int64)
-        self._row_of: dict[int, int] = {}
+    def __init__(self, dim: int, labels: np.ndarray | None = None,
+                 vectors: np.ndarray | None = None) -> None:
+        size = 0 if labels is None else len(labels)
+        self._matrix = np.empty((max(4, size), dim), dtype=np.float32)
+        self._labels = np.empty(max(4, size), dtype=np.int64)
+        if size:
+            self._matrix[:size] = vectors
+            self._labels[:size] = labels
+        self._size = size
 
     def __len__(self) -> int:
-        return len(self._row_of)
+        return self._size
 
     def add(self, label: int, vector: np.ndarray) -> None:
-        size = len(self._row_of)
+        size = self._size
         if size == len(self._labels):
-            self._matrix = np.concatenate([self._matrix, np.empty_like(self._matrix)])
-            self._labels = np.concatenate([self._labels, np.empty_like(self._labels)])
+            grown = size + max(4, size // 2)
+            matrix = np.empty((grown, self._matrix.shape[1]), dtype=np.float32)
+            labels = np.empty(grown, dtype=np.int64)
+            matrix[:size], labels[:size] = self._matrix[:size], self._labels[:size]
+            self._matrix, self._labels = matrix, labels
         self._matrix[size] = vector
         self._labels[size] = label
-        self._row_of[label] = size
+        self._size = size + 1
 
     def remove(self, label: int) -> None:
-        row = self._row_of.pop(label)
-        last = len(self._row_of)
+        rows = np.flatnonzero(self._labels[:self._size] == label)
+        if not len(rows):
+            raise KeyError(label)
+        row, last = int(rows[0]), self._size - 1
         if row != last:
-            moved = int(self._labels[last])
             self._matrix[row] = self._matrix[last]
-            self._labels[row] = moved
-            self._row_of[moved] = row
+            self._labels[row] = self._labels[last]
+        self._size = last
 
     def nearest(self, vector: np.ndarray) -> tuple[int, float] | None:
-        size = len(self._row_of)
+        size = self._size
         if size == 0:
             return None
         scores = self._matrix[:size] @ vector
@@ -71,7 +81,7 @@ class _FlatShard:
         return int(self._labels[best]), float(scores[best])
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        size = len(self._row_of)
+        size = self._size
         return self._labels[:size].copy(), self._matrix[:size].copy()
 
 
@@ -91,35 +101,29 @@ class _HnswShard:
         self._index.set_num_threads(1)
         self._live = 0
         self._deleted = self._index.get_current_count()
-        self._live_labels: set[int] = set()
 
     def __len__(self) -> int:
         return self._live
 
     @classmethod
-    def load(cls, params: IndexParams, path: Path, live: set[int]) -> "_HnswShard":
-        """Load a saved graph and delete the labels that are no longer ``live``."""
+    def load(cls, params: IndexParams, path: Path, live: np.ndarray) -> "_HnswShard":
+        """Load a saved graph whose live labels are ``live``: every one must be in the graph
+        (else ValueError: the caller rebuilds); other labels it holds are deleted."""
         shard = cls(params, 0, saved=path)
-        saved = set(int(label) for label in shard._index.get_ids_list())
-        for label in saved - live:
+        saved = np.asarray(shard._index.get_ids_list(), dtype=np.int64)
+        if not np.isin(live, saved).all():
+            raise ValueError("the saved graph lacks labels its table holds")
+        for label in np.setdiff1d(saved, live, assume_unique=True).tolist():
             try:
                 shard._index.mark_deleted(label)
             except RuntimeError:
                 pass  # already deleted when it was saved
-        shard._live_labels = saved & live
-        shard._live = len(shard._live_labels)
+        shard._live = len(live)
         shard._deleted = shard._index.get_current_count() - shard._live
         return shard
 
     def save(self, path: Path) -> None:
         self._index.save_index(str(path))
-
-    def loaded_labels(self) -> set[int]:
-        """Labels live when the graph was loaded (hnswlib also lists deleted ones)."""
-        return self._live_labels
-
-    def vectors_of(self, labels: np.ndarray) -> np.ndarray:
-        return np.asarray(self._index.get_items(labels, return_type="numpy"), dtype=np.float32)
 
     def add_many(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         self._ensure_room(len(labels))
@@ -155,11 +159,14 @@ class _HnswShard:
         needed = self._index.get_current_count() + extra
         capacity = self._index.get_max_elements()
         if needed > capacity:
-            self._index.resize_index(max(needed, capacity * 2))
+            # Doubling wastes up to half of a large graph's lock array and copy time; past
+            # 64k slots grow by a quarter.
+            step = capacity if capacity < 65_536 else capacity // 4
+            self._index.resize_index(max(needed, capacity + step))
 
 
 class CategoryIndex:
-    """All vectors of one category, one shard per scope, guarded by one lock.
+    """All vectors (of every category), one shard per scope, guarded by one lock.
 
     hnswlib is not safe for a concurrent query and insert on one index; a plain lock is enough
     here because a query takes well under a millisecond.
@@ -188,35 +195,37 @@ class CategoryIndex:
                 self._shards[scope] = self._promote(shard)
 
     def add_many(self, scope: str, labels: np.ndarray, vectors: np.ndarray) -> None:
-        """Bulk insert (start-up rebuild): a large new scope is built as HNSW in one batch."""
+        """Bulk insert (start-up): a new scope is built in one batch, as HNSW when large."""
         with self._lock:
-            if scope not in self._shards and len(labels) > self._params.flat_limit:
-                shard = _HnswShard(self._params, max(self._params.initial_capacity, len(labels)))
-                shard.add_many(labels, vectors)
-                self._shards[scope] = shard
+            if scope not in self._shards and len(labels):
+                if len(labels) > self._params.flat_limit:
+                    shard = _HnswShard(self._params,
+                                       max(self._params.initial_capacity, len(labels)))
+                    shard.add_many(labels, vectors)
+                    self._shards[scope] = shard
+                else:
+                    self._shards[scope] = _FlatShard(self._params.dim, labels, vectors)
                 return
         for label, vector in zip(labels, vectors):
             self.add(scope, int(label), vector)
 
-    def load_shard(self, scope: str, path: Path, labels: np.ndarray, vectors: np.ndarray) -> None:
-        """Adopt a saved HNSW graph for ``scope`` holding exactly ``labels`` -> ``vectors``.
-
-        Saved labels that are not in ``labels`` are deleted, missing ones are added. A saved
-        vector that differs from the document's raises: the caller rebuilds instead, so a stale
-        graph can never point a label at another document's answer.
-        """
-        shard = _HnswShard.load(self._params, path, set(int(label) for label in labels))
-        held = shard.loaded_labels()
-        present = np.array([label in held for label in labels.tolist()], dtype=bool)
-        if present.any():
-            stored = np.asarray(shard.vectors_of(labels[present]), dtype=np.float32)
-            expected = vectors[present] / np.linalg.norm(vectors[present], axis=1, keepdims=True)
-            if float(np.min(np.sum(stored * expected, axis=1))) < 0.999:
-                raise ValueError("snapshot vectors do not match the stored documents")
+    def load_shard(self, scope: str, path: Path, labels: np.ndarray) -> None:
+        """Adopt a saved HNSW graph for ``scope`` whose live labels are ``labels``. The graph
+        and the labels come from one snapshot (the catalogue's table saved with it), so the
+        vectors are trusted; a graph that lacks one of the labels raises (the caller
+        rebuilds)."""
+        shard = _HnswShard.load(self._params, path, np.asarray(labels, dtype=np.int64))
         with self._lock:
             self._shards[scope] = shard
-        for label, vector in zip(labels[~present], vectors[~present]):
-            self.add(scope, int(label), vector)
+
+    def export_exact(self, visit: "Callable[[str, np.ndarray, np.ndarray], None]") -> None:
+        """Hand (scope, labels, vectors) of every small exact shard to ``visit``: they are
+        saved as plain arrays beside the graphs."""
+        with self._lock:
+            for scope, shard in self._shards.items():
+                if isinstance(shard, _FlatShard):
+                    labels, vectors = shard.vectors()
+                    visit(scope, labels, vectors)
 
     def discard(self, scope: str) -> None:
         with self._lock:

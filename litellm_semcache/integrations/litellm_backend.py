@@ -17,22 +17,32 @@ write thread after the answer was handed to identical waiting requests.
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 from typing import Any
 
 import litellm
 from litellm.caching.base_cache import BaseCache
-
 from litellm.integrations.custom_logger import CustomLogger
+from litellm.litellm_core_utils.model_param_helper import ModelParamHelper
+from litellm.types.utils import is_litellm_owned_kwarg
 
-from litellm_semcache.config import Mode
+from litellm_semcache.answer_params import canonical, neutral
+from litellm_semcache.bounded import RecentSet
+from litellm_semcache.config import CategoryPolicy, Mode
+from litellm_semcache.engine import answers
 from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.facade import SemanticCache
 from litellm_semcache.engine.pipeline import LookupContext, elapsed_ms
 from litellm_semcache.errors import InvalidRequest
 from litellm_semcache.integrations.single_flight import Flight, SingleFlight
+from litellm_semcache.integrations.stream_ends import STREAM_ENDS, WITNESS, unfinished_stream
 
 SUPPORTED_CALL_TYPES = ["completion", "acompletion", "text_completion", "atext_completion"]
+_REMEMBERED_WRITES = 4096
+# Waiting requests are handed an answer before its write (whose category rules then decide
+# whether it is kept) only when no category could refuse it: complete, no tools, not cut off.
+_STRICTEST = CategoryPolicy()
 
 
 class LiteLLMBackend(BaseCache):
@@ -44,15 +54,18 @@ class LiteLLMBackend(BaseCache):
         self.engine = engine
         self.single_flight = SingleFlight(engine.settings.single_flight_wait_ms / 1000,
                                           self._serves, engine.holds)
+        self._writes = RecentSet(_REMEMBERED_WRITES)  # (call id, key, chat?) already written
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:
         request = _sync_request.get() or kwargs  # the whole request, as the async path gets it
-        decision = _unless_refused(self.engine.decide(request, upstream_key=key), request)
+        decision = self.engine.decide(request, upstream_key=scoped_key(key, request))
+        decision = _unless_refused(decision, request)
         self.engine.record(decision, request)
         _annotate(request, decision)
         return decision.response if decision.served else None
 
     async def async_get_cache(self, key: str, **kwargs: Any) -> Any:
+        key = scoped_key(key, kwargs)
         decision = _unless_refused(await self._lookup(key, kwargs), kwargs)
         self.engine.record(decision, kwargs)
         _annotate(kwargs, decision)
@@ -108,19 +121,34 @@ class LiteLLMBackend(BaseCache):
         self.single_flight.abandon(call_id)
 
     def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.engine.store(kwargs, value, upstream_key=key)
+        if self._first_write(key, kwargs):
+            self.engine.store(kwargs, value, upstream_key=scoped_key(key, kwargs),
+                              incomplete=unfinished_stream(kwargs, STREAM_ENDS))
 
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        key = scoped_key(key, kwargs)
+        if not self._first_write(key, kwargs):
+            return
         request_key = _request_key(self.engine, kwargs, key)
-        self.single_flight.answer(request_key, value)  # waiting requests get it now
+        unfinished = unfinished_stream(kwargs, STREAM_ENDS)
+        if unfinished is None and answers.incomplete(value, _STRICTEST) is None:
+            self.single_flight.answer(request_key, value)  # waiting requests get it now
         stored: Decision | None = None
         try:
-            stored = await self.engine.store_async(kwargs, value, upstream_key=key)
+            stored = await self.engine.store_async(kwargs, value, upstream_key=key,
+                                                   incomplete=unfinished)
         finally:
             listener = stored_here.get()
             if listener is not None and stored is not None:
                 listener.append(stored)
-            self.single_flight.stored(request_key, stored)
+            self.single_flight.stored(request_key, stored, value)
+
+    def _first_write(self, key: str, kwargs: dict[str, Any]) -> bool:
+        """False for a second write of one call's answer: the Router's stream wrapper and the
+        stream it wraps both hand the finished stream to the cache."""
+        call_id = kwargs.get("litellm_call_id")
+        return (not isinstance(call_id, str)
+                or self._writes.add((call_id, key, "messages" in kwargs)))
 
     async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
         for key, value in cache_list:
@@ -137,6 +165,26 @@ class LiteLLMBackend(BaseCache):
 
     def flush_cache(self) -> None:
         self.engine.flush()
+
+
+def scoped_key(key: str, kwargs: dict[str, Any]) -> str:
+    """LiteLLM's cache key plus the parameters it leaves out that can change the answer.
+
+    LiteLLM keys the OpenAI parameters it knows and skips the rest (vLLM's ``guided_choice``,
+    ``min_tokens``, ... unless ``enable_caching_on_provider_specific_optional_params``, which
+    would also key per-request objects such as ``parent_otel_span``). Its own plumbing
+    (``api_base``, ``mock_response``, ...) stays out, as in its key. LiteLLM's sync lookup shows
+    the backend no parameters at all: a sync request carrying such a parameter then never hits,
+    it is never served another request's answer."""
+    extra = {name: value for name, value in kwargs.items()
+             if value is not None and name not in _api_params() and not neutral(name)
+             and not is_litellm_owned_kwarg(name)}
+    return f"{key}|{canonical(extra)}" if extra else key
+
+
+@functools.cache
+def _api_params() -> frozenset[str]:
+    return frozenset(ModelParamHelper.get_all_llm_api_params())
 
 
 def _request_key(engine: SemanticCache, kwargs: dict[str, Any], key: str) -> str | None:
@@ -192,8 +240,8 @@ def _annotate(kwargs: dict[str, Any], decision: Decision) -> None:
     metadata = kwargs.get("metadata")
     if isinstance(metadata, dict):
         metadata["semcache"] = decision.as_dict()
-        if decision.similarity is not None:
-            metadata["semantic-similarity"] = decision.similarity
+        if decision.visible_similarity is not None:  # LiteLLM's x-litellm-semantic-similarity
+            metadata["semantic-similarity"] = decision.visible_similarity
 
 
 class _WholeRequestCache(litellm.Cache):
@@ -220,7 +268,12 @@ _sync_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.Conte
 
 
 def attach(engine: SemanticCache) -> litellm.Cache:
-    """Make ``engine`` LiteLLM's response cache (``litellm.cache``)."""
+    """Make ``engine`` LiteLLM's response cache (``litellm.cache``).
+
+    The stream-end witness is registered so that a cut-off stream is never stored (see
+    ``stream_ends``)."""
+    if not any(callback is WITNESS for callback in litellm.callbacks):
+        litellm.callbacks.append(WITNESS)
     backend = LiteLLMBackend(engine)
     options: dict[str, Any] = {"supported_call_types": SUPPORTED_CALL_TYPES, "max_messages": None}
     try:

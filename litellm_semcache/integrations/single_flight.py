@@ -110,11 +110,14 @@ class SingleFlight:
         if self._serves(flight.category):
             flight.done.set()
 
-    def stored(self, request_key: str | None, stored: Decision | None) -> None:
-        """The write of the answer ended (``stored``: what it did; None: it failed)."""
+    def stored(self, request_key: str | None, stored: Decision | None, answer: Any) -> None:
+        """The write of ``answer`` ended (``stored``: what it did; None: it failed). An answer
+        that was not handed over first (one a category may refuse) is served only if stored."""
         flight = self._flights.get(request_key) if request_key else None
-        if flight is None or flight.finished is not None or flight.answered is None:
+        if flight is None or flight.finished is not None:
             return
+        if flight.answered is None:
+            flight.answer = answer
         flight.finished = time.monotonic()
         self._ends.append((flight.finished + self._wait, request_key, flight))  # type: ignore[arg-type]
         if flight.leader is not None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from litellm_semcache.engine.decision import EXACT_HITS, FAULTS, Decision, Outcome, Reason
@@ -31,6 +31,8 @@ from litellm_semcache.observability.stats import CostBook
 log = structlog.get_logger("litellm_semcache")
 
 UNCATEGORISED = "uncategorised"
+STORE_FAULTS = ("store_unavailable", "snapshot_corrupt", "document_corrupt")
+REFUSED = frozenset({Reason.INCOMPLETE_ANSWER, Reason.SHARED_WRITE_DENIED})
 LATENCY_BUCKETS_S = (0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 UPSTREAM_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 SIMILARITY_BUCKETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.98, 0.99, 1.0)
@@ -45,6 +47,8 @@ COUNTERS = {
     "guard_rejections": "Candidates above the threshold vetoed by the guard",
     "fail_opens": "Cache faults, deadline overruns and overload refusals turned into misses",
     "stores": "Answers stored",
+    "refused_stores": "Answers not stored: incomplete (cut-off stream, length, content filter, "
+                      "tool calls) or a shared category this writer may not write",
     "evictions": "Entries evicted by the category quota",
     "expirations": "Entries removed at expiry",
 }
@@ -75,6 +79,12 @@ class Recorder:
                                    "Time from a miss to the store of its answer: what a hit "
                                    "saves", ["category"], buckets=UPSTREAM_BUCKETS_S,
                                    registry=self.registry)
+        self._faults = Counter("semcache_store_faults", "Store faults the cache survived: "
+                               "store_unavailable (the cache bypasses), snapshot_corrupt (the "
+                               "shard is rebuilt), document_corrupt (the entry is dropped)",
+                               ["fault"], registry=self.registry)
+        for fault in STORE_FAULTS:
+            self._faults.labels(fault)
         self.registry.register(_DerivedGauges(self))
         for category in [*categories, UNCATEGORISED]:
             self._known(category)  # every category exported from the start, at zero
@@ -116,6 +126,12 @@ class Recorder:
             self._inc("stores", category)
         elif decision.reason in FAULTS:
             self._inc("fail_opens", category)
+        elif decision.reason in REFUSED:
+            self._inc("refused_stores", category)
+
+    def fault(self, kind: str) -> None:
+        """A store fault the cache survived (one of :data:`STORE_FAULTS`)."""
+        self._faults.labels(kind).inc()
 
     def upstream(self, category: str, latency_ms: float) -> None:
         """How long the model took to answer a miss (what a hit saves)."""
@@ -205,6 +221,57 @@ class LoadGauges(Collector):
             overloaded.add_metric([deployment], float(state == "overloaded"))
         yield score
         yield overloaded
+
+
+class BreakerGauges(Collector):
+    """State of each circuit breaker (the store's, the embedder's): a breaker that opens turns
+    every lookup behind it into a miss, which hit rates alone do not explain."""
+
+    STATES = ("closed", "half-open", "open")
+
+    def __init__(self, breakers: Callable[[], Iterable[Any]]) -> None:
+        self._breakers = breakers
+
+    def collect(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily("semcache_breaker_state", "1 for the state each circuit "
+                                  "breaker is in (closed, half-open, open)",
+                                  labels=["breaker", "state"])
+        opened = CounterMetricFamily("semcache_breaker_opened", "Times a circuit breaker opened",
+                                     labels=["breaker"])
+        for breaker in self._breakers():
+            current = breaker.state
+            for name in self.STATES:
+                state.add_metric([breaker.name, name], float(current == name))
+            opened.add_metric([breaker.name], breaker.opened)
+        yield state
+        yield opened
+
+
+class FollowerGauges(Collector):
+    """How far each change-stream follower (a Redis replica, one per category) is behind, and
+    how often it had to resync from a scan."""
+
+    def __init__(self, followers: Callable[[], dict[str, Any]]) -> None:
+        self._followers = followers
+
+    def collect(self) -> Iterator[Metric]:
+        entries = GaugeMetricFamily("semcache_follower_lag_entries", "Change events in the "
+                                    "stream this replica has not applied yet (at its last read)",
+                                    labels=["stream"])
+        seconds = GaugeMetricFamily("semcache_follower_lag_seconds", "Age of the oldest change "
+                                    "this replica has not applied yet (0 when caught up)",
+                                    labels=["stream"])
+        resyncs = CounterMetricFamily("semcache_follower_resyncs", "Full rescans of a category "
+                                      "after its stream had a gap or the store was unreachable",
+                                      labels=["stream"])
+        applied = CounterMetricFamily("semcache_follower_applied", "Change events applied",
+                                      labels=["stream"])
+        for stream, follower in sorted(self._followers().items()):
+            entries.add_metric([stream], follower.lag_entries)
+            seconds.add_metric([stream], follower.lag_seconds)
+            resyncs.add_metric([stream], follower.resyncs)
+            applied.add_metric([stream], follower.applied)
+        yield from (entries, seconds, resyncs, applied)
 
 
 class _Installed(Collector):

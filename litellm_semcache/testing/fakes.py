@@ -10,7 +10,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from litellm_semcache.store.base import ScanItem, Stored
+from litellm_semcache.errors import StoreError
+from litellm_semcache.store.base import ScanItem, Stored, Unreadable
 from litellm_semcache.store.document import Document
 
 
@@ -35,7 +36,7 @@ class MemoryStore:
         self._rows: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Document | None:
+    def get(self, key: str, category: str | None = None) -> Document | None:
         raw = self._rows.get(key)
         return None if raw is None else Document.from_bytes(raw)
 
@@ -43,15 +44,22 @@ class MemoryStore:
         with self._lock:
             self._rows[document.id] = encoded or document.to_bytes()
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, category: str | None = None) -> None:
         with self._lock:
             self._rows.pop(key, None)
 
     def scan(self) -> Iterator[ScanItem]:
         with self._lock:
-            rows = list(self._rows.values())
-        for raw in rows:
-            yield Stored(Document.from_bytes(raw))
+            rows = list(self._rows.items())
+        for key, raw in rows:
+            try:
+                yield Stored(Document.from_bytes(raw))
+            except StoreError:
+                yield Unreadable(key)
+
+    def keys(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._rows))
 
     def clear(self) -> None:
         with self._lock:

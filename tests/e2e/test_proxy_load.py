@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from harness import litellm_proxy
-from litellm_semcache.testing import StandInModel
+from litellm_semcache.testing import Misbehaviour, StandInModel
 from proxy_setup import ROOT, proxy_config
 
 pytestmark = pytest.mark.e2e
@@ -49,11 +49,11 @@ def test_a_3_mb_prompt_of_u_fdfa_bypasses_the_cache_and_reaches_the_model(proxy)
 def test_a_failed_upstream_call_does_not_hold_back_the_retry(proxy):
     proxy, upstream = proxy
     prompt = "What is the boiling point of water at the top of Everest?"
-    upstream.fail_requests = True
+    upstream.misbehaviour = Misbehaviour.ERROR
     try:
         failed = chat(proxy, prompt)
     finally:
-        upstream.fail_requests = False
+        upstream.misbehaviour = None
     assert failed.status_code >= 500
 
     retry = chat(proxy, prompt)  # would wait for the failed leader for ten minutes

@@ -14,19 +14,12 @@ import pytest
 import redis
 
 from harness import RedisServer, free_port, litellm_proxy
-from litellm_semcache.testing import StandInModel
 from proxy_setup import ROOT, proxy_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 KEY = "sk-tenant-a-0123456789"
 REDIS_PASSWORD = f"redis-pw-{secrets.token_hex(8)}"
 UPSTREAM_SECRET = "sk-upstream-SECRET-value"
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with StandInModel() as model:
-        yield model
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +96,7 @@ def test_no_secret_reaches_logs_metrics_or_stored_documents(replicas, shared_red
     chat(replicas["a"], "Tell me a joke")
     time.sleep(0.5)
     server = redis.Redis.from_url(shared_redis.url)
-    documents = b"".join(server.get(key) or b"" for key in server.scan_iter("semcache:doc:*"))
+    documents = b"".join(server.get(key) or b"" for key in server.scan_iter("{semcache:*}doc:*"))
     assert documents  # something was stored
     for replica in replicas.values():
         exposed = [replica["log"].read_bytes(), metrics_text(replica).encode(), documents]

@@ -155,10 +155,14 @@ def test_an_overloaded_leader_still_hands_its_answer_to_identical_requests():
 
     async def scenario():
         gated.close_gate()
-        busy = [asyncio.ensure_future(engine.complete_async(engine.prepare(
-            {"model": "m", "messages": [{"role": "user", "content": text}]}, on_loop=True)))
-            for text in ("a lookup being embedded", "a lookup waiting for it")]
+
+        def lookup(text):
+            return asyncio.ensure_future(engine.complete_async(engine.prepare(
+                {"model": "m", "messages": [{"role": "user", "content": text}]}, on_loop=True)))
+
+        busy = [lookup("a lookup being embedded")]
         assert await asyncio.to_thread(gated.entered.wait, 30), "the embedder never started"
+        busy.append(lookup("a lookup waiting for it"))  # queued behind the gate: the queue is full
         await asyncio.sleep(0)
         leader = await backend.async_get_cache("k", litellm_call_id="leader", **request)
         waiter = asyncio.ensure_future(

@@ -96,10 +96,12 @@ class AsyncPath:
 
     async def store(self, request: Any, response: Any, **options: Any) -> Decision:
         """The engine's ``store`` on the write thread (never on the loop, never under a
-        lookup's deadline). Never raises."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writes, lambda: self._store(request, response,
-                                                                            **options))
+        lookup's deadline). Never raises.
+
+        Shielded: a caller's loop that ends first (``asyncio.run`` returning, a proxy shutting
+        down) cancels the await, never the write, which stays queued on the write thread."""
+        queued = self._writes.submit(lambda: self._store(request, response, **options))
+        return await asyncio.shield(asyncio.wrap_future(queued))
 
     def prefetch(self, view: RequestView) -> bool:
         """Start embedding ``view``'s prompt while nothing else is embedded (the proxy calls

@@ -84,6 +84,7 @@ class SemanticCache:
         if self.settings.load_policy.enabled:
             self.recorder.registry.register(LoadGauges(self.load.states))
         self._closed = False
+        self.flushes = 0  # how often flush() ran (single-flight drops answers from before)
         # An embedding slower than the lookup deadline counts as a failure: after 5 in a row,
         # lookups stop embedding (a miss at once) until a probe finds the embedder fast again.
         self._embedding_breaker = CircuitBreaker(
@@ -271,6 +272,7 @@ class SemanticCache:
 
     def flush(self, category: str | None = None) -> int:
         """Delete every entry (of one category); returns how many."""
+        self.flushes += 1  # before the entries go: nothing cached from before is handed over
         return self._remover.flush(category)
 
     def delete(self, entry_ids: list[str]) -> int:

@@ -53,7 +53,7 @@ class LiteLLMBackend(BaseCache):
         super().__init__(default_ttl=0)
         self.engine = engine
         self.single_flight = SingleFlight(engine.settings.single_flight_wait_ms / 1000,
-                                          self._serves, engine.holds)
+                                          self._serves, engine.holds, lambda: engine.flushes)
         self._writes = RecentSet(_REMEMBERED_WRITES)  # (call id, key, chat?) already written
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:

@@ -45,20 +45,23 @@ class Flight:
     stored: Decision | None = None  # the write, when it stored the answer
     finished: float | None = None  # when the write ended
     abandoned: bool = False
+    epoch: int = 0  # the cache's flush count when it started
 
 
 class SingleFlight:
     """Flights by request key, on one event loop.
 
     ``serves(category)`` says whether an answer may be handed to waiters of that category
-    (None: not known yet); ``holds(entry_id)`` whether a stored entry is still cached.
+    (None: not known yet); ``holds(entry_id)`` whether a stored entry is still cached;
+    ``flushes()`` how often the cache was flushed (a flight from before is joined by nobody).
     """
 
     def __init__(self, wait_seconds: float, serves: Callable[[str | None], bool],
-                 holds: Callable[[str], bool]) -> None:
+                 holds: Callable[[str], bool], flushes: Callable[[], int]) -> None:
         self._wait = wait_seconds
         self._serves = serves
         self._holds = holds
+        self._flushes = flushes
         self._flights: dict[str, Flight] = {}
         self._leaders: dict[str, str] = {}  # call id -> request key
         # (when it may end, key, flight), in that order: flights (and the answers they hold)
@@ -86,7 +89,7 @@ class SingleFlight:
                 flight = None  # the leader itself again (a retry of its own call): lead again
             if flight is None or not self._joinable(flight, now):
                 if may_lead:
-                    self._lead(request_key, Flight(now, call_id, category))
+                    self._lead(request_key, Flight(now, call_id, category, epoch=self._flushes()))
                 return None
             if self._ready(flight):
                 return flight
@@ -147,7 +150,7 @@ class SingleFlight:
         return flight.answered is not None and self._serves(flight.category)
 
     def _joinable(self, flight: Flight, now: float) -> bool:
-        if flight.abandoned:
+        if flight.abandoned or flight.epoch != self._flushes():  # flushed since it started
             return False
         if flight.finished is None:  # at the model, or answered and being written
             since = flight.since if flight.answered is None else flight.answered

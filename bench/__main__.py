@@ -5,6 +5,7 @@
     python -m bench peers --entries 10000 100000   # ours vs Milvus Lite variant, GPTCache, NumPy
     python -m bench replay --prompts 3000          # ShareGPT first turns through the cache
     python -m bench proxy --requests 500
+    python -m bench concurrency --clients 1 50 200   # proxies with and without the cache
     python -m bench quality                 # labelled pairs: hit and false-hit rates
     python -m bench load                    # static vs adaptive policy on a real vLLM (CPU)
     python -m bench soak --minutes 5        # two replicas over one redis-server (not in "all")
@@ -37,8 +38,8 @@ RESULTS = Path(__file__).parent / "results"
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("suite", nargs="?",
-                        choices=["all", "lookup", "peers", "replay", "proxy", "quality", "load",
-                                 "soak", "faults", "cluster"],
+                        choices=["all", "lookup", "peers", "replay", "proxy", "concurrency",
+                                 "quality", "load", "soak", "faults", "cluster"],
                         default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
@@ -51,6 +52,14 @@ def main() -> int:
     parser.add_argument("--time-box", type=float, default=120.0,
                         help="peers suite: seconds of lookups per system and size")
     parser.add_argument("--prompts", type=int, default=3000, help="replay suite: ShareGPT prompts")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 50, 200],
+                        help="concurrency suite: concurrent clients per series")
+    parser.add_argument("--upstream-ms", type=float, default=200.0,
+                        help="concurrency suite: stand-in upstream latency")
+    parser.add_argument("--compare-with", default=None, metavar="CHECKOUT",
+                        help="concurrency suite: also run the cache of another checkout")
+    parser.add_argument("--distinct", type=float, default=0.3,
+                        help="concurrency suite: distinct ShareGPT prompts per request")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -68,6 +77,8 @@ def main() -> int:
         _quality(args)
     if args.suite in ("all", "proxy"):
         _proxy(args)
+    if args.suite in ("all", "concurrency"):
+        _concurrency(args)
     if args.suite in ("all", "load"):
         _load(args)
     if args.suite == "soak" or (args.suite == "all" and args.smoke):
@@ -239,6 +250,38 @@ def _proxy(args: argparse.Namespace) -> None:
                       f"{row['cache_lookup_p50_ms']:.3f}" if "cache_lookup_p50_ms" in row else "-")
     Console(width=180).print(table)
     _write("proxy_latency_smoke.json" if args.smoke else "proxy_latency.json", results)
+
+
+def _concurrency(args: argparse.Namespace) -> None:
+    from bench import concurrency
+
+    if args.smoke:
+        results = concurrency.run((1, 8), args.upstream_ms, requests_per_client=4,
+                                  minimum_requests=12, compare_with=args.compare_with)
+    else:
+        results = concurrency.run(tuple(args.clients), args.upstream_ms,
+                                  compare_with=args.compare_with, distinct=args.distinct)
+    load = ", ".join(f"{value:.2f}" for value in results["load_average"])
+    table = Table(title=f"LiteLLM proxy under concurrent clients, {args.upstream_ms:g} ms "
+                        f"upstream (load average at the end: {load})")
+    for column in ("clients", "proxy", "req/s", "vs no cache", "p50 ms", "p99 ms",
+                   "upstream calls / distinct prompts", "hit rate", "fail-open", "errors",
+                   "proxy CPU ms/req", "proxy RSS MB"):
+        table.add_column(column, justify="left" if column == "proxy" else "right")
+    for row in results["rows"]:
+        table.add_row(str(row["clients"]), row["proxy"], f"{row['throughput_rps']:.1f}",
+                      f"{row['throughput_vs_no_cache']:.2f}x", f"{row['p50_ms']:.0f}",
+                      f"{row['p99_ms']:.0f}",
+                      f"{row['upstream_calls']:,} / {row['distinct_prompts']:,}",
+                      f"{row['hit_rate']:.1%}", f"{row['fail_open_share']:.1%}",
+                      str(row["errors"]), f"{row['proxy_cpu_ms_per_request']:.1f}",
+                      str(row["proxy_rss_mb"]))
+    Console(width=200).print(table)
+    name = "concurrency_smoke" if args.smoke else (
+        "concurrency" if args.distinct == 0.3 else f"concurrency_distinct{args.distinct:g}")
+    _write(f"{name}.json", results)
+    concurrency.plot(results, RESULTS / f"{name}.png")
+    print(f"wrote {RESULTS / name}.png")
 
 
 def _soak(args: argparse.Namespace) -> None:

@@ -9,9 +9,13 @@ threshold, verification in the store, serve) do.
 
     prepare:  parse -> text? -> category (metadata, rules) -> no-cache? -> mode -> exact match?
               -> below break-even?
-    complete: embed -> category (head, centroids) -> mode -> below break-even? -> nearest in
-              scope, any category -> threshold -> verify (expiry or stale, scope, document,
-              verifier) -> serve
+    complete: [exact match, deferred] -> embed -> category (head, centroids) -> mode
+              -> below break-even? -> nearest in scope, any category -> threshold
+              -> verify (expiry or stale, scope, document, verifier) -> serve
+
+A caller on an event loop prepares with ``defer_reads`` when a document read is a network round
+trip: an identical stored prompt is then verified in :meth:`LookupPipeline.complete`, off the
+loop, and a caller that already has the embedding puts it in ``LookupContext.vector``.
 
 Split-proof: the nearest entry of the scope is a candidate whatever its category (one index
 holds every category), because two wordings of one request can land in different categories. A candidate from another category is judged by the
@@ -62,7 +66,9 @@ class LookupContext:
     source: str = ""
     policy: CategoryPolicy | None = None
     served: Effective | None = None  # threshold and TTL in force (load policy applied)
-    vector: np.ndarray | None = None
+    vector: np.ndarray | None = None  # set by a caller that embedded the prompt itself
+    defer_reads: bool = False  # leave document reads to complete() (a remote store)
+    exact: Entry | None = None  # an identical stored prompt whose document is still to be read
     gated: bool = False  # the break-even switch was asked (once per request)
 
     def decide(self, outcome: Outcome, reason: Reason, **fields: object) -> Decision:
@@ -106,17 +112,19 @@ class LookupPipeline:
         self._cheap_steps: tuple[Step, ...] = (self._unusable, self._categorise_cheaply,
                                                self._no_cache, self._mode_off, self._exact,
                                                self._below_break_even)
-        self._embedded_steps: tuple[Step, ...] = (self._embed_prompt, self._mode_off,
-                                                  self._below_break_even, self._semantic)
+        self._embedded_steps: tuple[Step, ...] = (self._deferred_exact, self._embed_prompt,
+                                                  self._mode_off, self._below_break_even,
+                                                  self._semantic)
 
-    def prepare(self, request: dict, upstream_key: str | None, started: float
-                ) -> Decision | LookupContext:
+    def prepare(self, request: dict, upstream_key: str | None, started: float,
+                defer_reads: bool = False) -> Decision | LookupContext:
         """The steps that need no embedding; a context means "embed and go on"."""
         try:
-            view = view_request(request, upstream_key=upstream_key)
+            view = view_request(request, upstream_key=upstream_key,
+                                max_prompt_chars=self._settings.max_prompt_chars)
         except InvalidRequest as exc:
             return Decision(Outcome.BYPASS, Reason.INVALID_REQUEST, detail=str(exc))
-        context = LookupContext(view, started)
+        context = LookupContext(view, started, defer_reads=defer_reads)
         return _run(self._cheap_steps, context) or context
 
     def complete(self, context: LookupContext) -> Decision:
@@ -164,7 +172,13 @@ class LookupPipeline:
         policy = self._settings.policy(entry.category)
         if policy.mode is Mode.OFF:
             return None
-        exact = LookupContext(view, ctx.started)
+        if ctx.defer_reads:
+            ctx.exact = entry
+            return None
+        return self._serve_identical(ctx, entry)
+
+    def _serve_identical(self, ctx: LookupContext, entry: Entry) -> Decision | None:
+        exact = LookupContext(ctx.view, ctx.started)
         self._settle(exact, entry.category, "exact")
         decision = self._verify(exact, entry, similarity=1.0,
                                 prompt_category_only=ctx.category is None)
@@ -173,8 +187,9 @@ class LookupPipeline:
     def _below_break_even(self, ctx: LookupContext) -> Decision | None:
         """Skip the search of a category auto-bypassed below break-even (once the category is
         known: before the embedding when metadata or rules gave it). Its answer is still
-        stored, and the upstream call measured, as for a miss."""
-        if ctx.category is None or ctx.gated or self._break_even is None:
+        stored, and the upstream call measured, as for a miss. An identical stored prompt left
+        for ``complete`` (``defer_reads``) is looked at first there: exact hits cost nothing."""
+        if ctx.category is None or ctx.gated or self._break_even is None or ctx.exact is not None:
             return None
         ctx.gated = True
         if self._break_even.should_look_up(ctx.category):
@@ -185,8 +200,13 @@ class LookupPipeline:
 
     # ------------------------------------------------------------------ embedded steps
 
+    def _deferred_exact(self, ctx: LookupContext) -> Decision | None:
+        entry, ctx.exact = ctx.exact, None  # looked at once; then the request goes on as a miss
+        return self._serve_identical(ctx, entry) if entry is not None else None
+
     def _embed_prompt(self, ctx: LookupContext) -> Decision | None:
-        ctx.vector = self._embed(ctx.view.embed_text)
+        if ctx.vector is None:
+            ctx.vector = self._embed(ctx.view.embed_text)
         if ctx.category is None:
             category, source = self._categorizer.by_embedding(ctx.vector, ctx.view.prompt or "")
             self._settle(ctx, category, source)

@@ -11,15 +11,21 @@
     python -m bench faults                  # a Redis SIGKILL and restart under load (not in "all")
     python -m bench cluster                 # Redis Cluster: convergence, a master failover (not in "all")
     python -m bench --smoke                 # seconds-long run of every suite, for CI
+
+Tools, not benchmarks (never in "all"): ``python -m bench readme [--check]`` renders the README
+figures from bench/results/*.json; ``python -m bench mutations`` (``scripts/mutate``) checks
+that the fast suite catches behaviour-breaking edits.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import multiprocessing
 import os
 import platform
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -34,7 +40,12 @@ from bench.peers import SYSTEMS as PEERS
 RESULTS = Path(__file__).parent / "results"
 
 
+TOOLS = {"readme": "bench.readme", "mutations": "bench.mutations"}
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] in TOOLS:  # tools parse their own arguments
+        return importlib.import_module(TOOLS[sys.argv[1]]).main(sys.argv[2:])
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("suite", nargs="?",
                         choices=["all", "lookup", "peers", "replay", "proxy", "quality", "load",

@@ -60,7 +60,11 @@ def main() -> int:
     parser.add_argument("--systems", nargs="+", default=list(PEERS),
                         help="peers suite: systems to compare")
     parser.add_argument("--time-box", type=float, default=120.0,
-                        help="peers suite: seconds of lookups per system and size")
+                        help="peers suite: seconds of lookups per pass")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="peers suite: interleaved rounds per size (median and spread)")
+    parser.add_argument("--cpus", type=int, nargs="+",
+                        help="peers suite: CPUs every system is pinned to (default: the last one)")
     parser.add_argument("--prompts", type=int, default=3000, help="replay suite: ShareGPT prompts")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = parser.parse_args()
@@ -153,6 +157,11 @@ def _quality(args: argparse.Namespace) -> None:
     name = "hit_quality_smoke" if args.smoke else "hit_quality"
     _write(f"{name}.json", everything)
     plots.hit_quality(everything, RESULTS / f"{name}.png")
+    from bench import operating_points  # every system at the same false-hit budgets
+
+    budgets = operating_points.run(limit=limit)
+    operating_points.print_table(budgets)
+    _write("operating_points_smoke.json" if args.smoke else "operating_points.json", budgets)
 
 
 def _quality_tables(name: str, results: dict[str, Any]) -> None:
@@ -282,40 +291,36 @@ def _in_fresh_process(function: Any, *args: Any) -> Any:
 
 
 def _peers(args: argparse.Namespace) -> None:
-    from bench import peers
+    from bench import peer_rounds, peers
 
-    sizes, queries, box = ([1_000], 20, 10.0) if args.smoke else (args.entries, args.queries,
-                                                                   args.time_box)
-    rows = []
-    for entries in sizes:
-        for system in args.systems:
-            started = time.perf_counter()
-            try:
-                rows.append(_in_fresh_process(peers.run, system, entries, queries, args.vectors,
-                                              box))
-            except Exception as exc:  # noqa: BLE001 - one peer failing must not hide the rest
-                rows.append({"system": system, "entries": entries, "error": repr(exc)[:300]})
-            print(f"peers: {system} at {entries:,} entries took {time.perf_counter() - started:.0f} s")
+    sizes, queries, box, rounds = (([1_000], 20, 10.0, 2) if args.smoke else
+                                   (args.entries, args.queries, args.time_box, args.rounds))
+    cpus = set(args.cpus) if args.cpus else {max(os.sched_getaffinity(0))}
+    results = peer_rounds.run(sizes, args.systems, queries, args.vectors, rounds, box, cpus)
+    rows = results["systems"]
     measured = [row for row in rows if "error" not in row]
-    table = Table(title=f"lookup side by side (ms; {args.vectors} stored vectors, same queries)")
+    table = Table(title=f"lookup side by side (ms; {args.vectors} stored vectors, same queries; "
+                        f"median of {rounds} interleaved rounds [lowest - highest round])")
     for column in ("entries", "system", "miss p50 excl. embed", "miss p99 excl. embed",
-                   "miss p50 incl. embed", "miss p99 incl. embed", "exact hit p50", "n",
-                   "RAM B/entry", "disk B/entry", "load s"):
+                   "miss p50 incl. embed", "exact hit p50", "n", "RAM B/entry", "disk B/entry",
+                   "load s", "load average"):
         table.add_column(column, justify="left" if column == "system" else "right")
     for row in rows:
         if "error" in row:
             table.add_row(f"{row['entries']:,}", row["system"], row["error"][:60], *[""] * 8)
             continue
-        miss, cold, exact = (row["miss_excluding_embedding"], row["miss_including_embedding"],
-                             row["hit_exact"])
-        table.add_row(f"{row['entries']:,}", row["system"], f"{miss['p50_ms']:.3f}",
-                      f"{miss['p99_ms']:.3f}", f"{cold['p50_ms']:.2f}", f"{cold['p99_ms']:.2f}",
-                      f"{exact['p50_ms']:.3f}", str(miss["n"]), f"{row['ram_bytes_per_entry']:,}",
+        table.add_row(f"{row['entries']:,}", row["system"],
+                      *[_median_and_range(row[figure], stat) for figure, stat in (
+                          ("miss_excluding_embedding", "p50_ms"),
+                          ("miss_excluding_embedding", "p99_ms"),
+                          ("miss_including_embedding", "p50_ms"), ("hit_exact", "p50_ms"))],
+                      str(row["miss_excluding_embedding"]["n"]), f"{row['ram_bytes_per_entry']:,}",
                       f"{row['disk_bytes_per_entry']:,}" if row["disk_bytes_per_entry"] else "-",
-                      f"{row['load_s']:.0f}")
-    Console(width=180).print(table)
+                      f"{row['load_s']:.0f}",
+                      "{:.1f} - {:.1f}".format(*row["load_average_range"]))
+    Console(width=200).print(table)
     ratios = peers.ratios(measured)
-    table = Table(title="ours / peer (below 1: ours is cheaper)")
+    table = Table(title="ours / peer, medians (below 1: ours is cheaper)")
     for column in ("entries", "peer", "miss p50 excl.", "miss p99 excl.", "miss p50 incl.",
                    "exact hit p50", "RAM/entry", "disk/entry"):
         table.add_column(column, justify="left" if column == "peer" else "right")
@@ -327,8 +332,13 @@ def _peers(args: argparse.Namespace) -> None:
                 "disk_bytes_per_entry")])
     Console(width=180).print(table)
     name = "peers_smoke" if args.smoke else f"peers_{args.vectors}"
-    _write(f"{name}.json", {"systems": rows, "ratios_ours_over_peer": ratios})
+    _write(f"{name}.json", results | {"ratios_ours_over_peer": ratios})
     plots.peers(measured, RESULTS / f"{name}.png")
+
+
+def _median_and_range(figure: dict[str, Any], stat: str) -> str:
+    low, high = figure[f"{stat}_range"]
+    return f"{figure[stat]:.3f} [{low:.3f} - {high:.3f}]"
 
 
 def _replay(args: argparse.Namespace) -> None:
@@ -345,7 +355,10 @@ def _write(name: str, results: Any) -> None:
     RESULTS.mkdir(exist_ok=True)
     payload = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"),
                "machine": platform.processor() or platform.machine(),
-               "cpus": multiprocessing.cpu_count(), "results": results}
+               "cpus": multiprocessing.cpu_count(),
+               # what the README's source line names: the command to rerun, the box's state
+               "command": " ".join(["python -m bench", *sys.argv[1:]]),
+               "load_average": round(os.getloadavg()[0], 2), "results": results}
     (RESULTS / name).write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULTS / name}")
 

@@ -1,0 +1,224 @@
+"""The README blocks ``python -m bench readme`` renders, one :class:`Section` per block name.
+
+Each render function takes a result file's ``results`` and returns Markdown lines; nothing here
+measures or rounds differently from what the JSON holds, beyond formatting. Blocks for suites
+whose files other branches are rewriting (quality, replay, concurrency, load) are added the same
+way once those land: a function below and one line in :data:`SECTIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str  # the marker: <!-- bench:NAME -->
+    source: str  # under bench/results/
+    command: str  # what writes it, for files older than the recorded command
+    render: Callable[[Any], list[str]]
+    load_in_rows: bool = False  # the rows carry their own load averages
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *["| " + " | ".join(row) + " |" for row in rows]]
+
+
+def ms(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}%}"
+
+
+def count(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _spread(figure: dict[str, Any], stat: str, digits: int) -> str:
+    low, high = figure[f"{stat}_range"]
+    return f"{figure[stat]:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+
+
+# ---------------------------------------------------------------------- peers
+
+
+def peers(results: dict[str, Any]) -> list[str]:
+    settings = results["settings"]
+    rows = [row for row in results["systems"] if "error" not in row]
+    lines = table(
+        ["entries", "system", "miss p50 excl. embed", "miss p99 excl. embed",
+         "miss p50 incl. embed", "exact hit p50", "lookups per pass", "RAM B/entry",
+         "disk B/entry", "load s", "load average"],
+        [[count(row["entries"]), row["system"],
+          _spread(row["miss_excluding_embedding"], "p50_ms", 3),
+          _spread(row["miss_excluding_embedding"], "p99_ms", 2),
+          _spread(row["miss_including_embedding"], "p50_ms", 2),
+          _spread(row["hit_exact"], "p50_ms", 3), str(row["miss_excluding_embedding"]["n"]),
+          count(row["ram_bytes_per_entry"]), count(row["disk_bytes_per_entry"]),
+          f"{row['load_s']:.0f}", "{:.1f}–{:.1f}".format(*row["load_average_range"])]
+         for row in rows])
+    lines += ["", f"Milliseconds: the median over {settings['rounds']} interleaved rounds of each "
+              "round's percentile, the lowest and highest round in brackets. Every system pinned "
+              f"to CPU {', '.join(map(str, settings['cpus']))} of {settings['box_cpus']}, BLAS and "
+              "OpenMP pools at one thread; threads seen per worker: "
+              + ", ".join(f"{row['system']} {row['threads']['worker']['threads']}"
+                          for row in rows if row["entries"] == rows[-1]["entries"]) + "."]
+    lines += ["", *table(["entries", "peer", "miss p50 excl. embed", "miss p99 excl. embed",
+                          "miss p50 incl. embed", "exact hit p50", "RAM/entry", "disk/entry"],
+                         [[count(pair["entries"]), pair["peer"], *[_ratio(pair[key]) for key in (
+                             "miss_excluding_embedding_p50_ms", "miss_excluding_embedding_p99_ms",
+                             "miss_including_embedding_p50_ms", "hit_exact_p50_ms",
+                             "ram_bytes_per_entry", "disk_bytes_per_entry")]]
+                          for pair in results["ratios_ours_over_peer"]])]
+    lines += ["", "Ratios are ours / peer of the medians (below 1: ours is cheaper; "
+              "\"22× less\" = 1/22)."]
+    evidence = [(row["entries"], name, check) for row in rows
+                for name, check in (row.get("index_evidence") or {}).items()]
+    if evidence:
+        lines += ["", "Milvus Lite's index, checked after each bulk load: "
+                  + "; ".join(f"{count(entries)} entries: {check['with_hnsw']} of "
+                              f"{check['segments']} segments with {', '.join(check['index_classes'])}, "
+                              f"{check['ef_probes_differing']} of {check['ef_probes']} probes "
+                              "differ between ef 1 and ef 2048"
+                              for entries, _, check in evidence) + "."]
+    return lines
+
+
+def _ratio(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g} ({1 / value:.3g}× less)" if value < 1 else f"{value:.3g}"
+
+
+# ---------------------------------------------------------------------- lookup cost
+
+
+def lookup_cost(rows: list[dict[str, Any]]) -> list[str]:
+    return table(
+        ["entries", "miss p50 / p99 excl. embed (rebuilt)", "excl. embed (snapshot start)",
+         "miss p50 / p99 incl. embed", "exact hit p50", "near-dup recall@1", "paraphrase hits",
+         "start-up rebuild / snapshot", "store check (background)",
+         "RAM B/entry rebuilt / snapshot / checked", "disk B/entry", "fill", "run",
+         "load average (start → end)"],
+        [[count(row["entries"]), _pair(row["miss_excluding_embedding"], 3),
+          _pair(row["miss_excluding_embedding_after_snapshot_start"], 3),
+          _pair(row["miss_including_embedding"], 1), f"{row['hit_exact_fast_path']['p50_ms']:.3f} ms",
+          f"{row['near_duplicate_recall']:.4f}", percent(row["paraphrase_hit_rate"], 0),
+          f"{row['startup_rebuild_s']:.0f} s / {row['startup_from_snapshot_s']:.1f} s",
+          f"{row['store_check_after_snapshot_s']:.1f} s",
+          " / ".join(count(row[key]) for key in (
+              "ram_bytes_per_entry", "ram_bytes_per_entry_after_snapshot_start",
+              "ram_bytes_per_entry_after_store_check")),
+          count(row["disk_bytes_per_entry"]), f"{row['store_fill_s']:.0f} s",
+          f"{row['run_s'] / 60:.0f} min", str(row.get("load_average", "-")).replace("->", "→")]
+         for row in rows])
+
+
+def _pair(figure: dict[str, float], digits: int) -> str:
+    return f"{figure['p50_ms']:.{digits}f} / {figure['p99_ms']:.1f} ms"
+
+
+def lookup_targets(rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 16's targets against the largest run in the file."""
+    row = max(rows, key=lambda r: r["entries"])
+    snapshot = min(rows, key=lambda r: r["entries"])
+    misses = [row["miss_excluding_embedding"]["p50_ms"],
+              row["miss_excluding_embedding_after_snapshot_start"]["p50_ms"]]
+    ram = [row[key] for key in ("ram_bytes_per_entry", "ram_bytes_per_entry_after_snapshot_start",
+                                "ram_bytes_per_entry_after_store_check")]
+    at = count(row["entries"])
+    return table(["target", "measured", "met"], [
+        [f"{at}: miss p50 ≤ 0.5 ms excl. embedding",
+         " and ".join(f"{m:.3f} ms" for m in misses) + " (rebuilt, snapshot start)",
+         _met(sum(m <= 0.5 for m in misses), len(misses))],
+        [f"{at}: near-duplicate recall ≥ 0.99", f"{row['near_duplicate_recall']:.4f}",
+         _met(row["near_duplicate_recall"] >= 0.99)],
+        [f"{at}: RSS ≤ 2 KB per entry", " / ".join(f"{r:,} B" for r in ram)
+         + " (rebuilt, snapshot start, store checked)", _met(sum(r <= 2048 for r in ram), 3)],
+        [f"start-up from the snapshot ≤ 15 s at 1M, ≤ 3 s at 100k",
+         f"{row['startup_from_snapshot_s']:.1f} s at {at}; "
+         f"{snapshot['startup_from_snapshot_s']:.1f} s at {count(snapshot['entries'])}",
+         _met(row["startup_from_snapshot_s"] <= 15 and snapshot["startup_from_snapshot_s"] <= 3)],
+    ])
+
+
+def _met(passed: int | bool, of: int = 1) -> str:
+    passed = int(passed)
+    return "yes" if passed == of else "no" if passed == 0 else f"{passed} of {of}"
+
+
+# ---------------------------------------------------------------------- proxy, soak, faults, cluster
+
+
+_PROXY_SERIES = {"no_cache_proxy": "proxy without cache",
+                 "no_cache_proxy_with_no_cache_field": "proxy without cache, body `cache: {no-cache: true}`",
+                 "hit_exact": "cache: exact hit", "hit_semantic": "cache: semantic hit (embedding each time)",
+                 "miss": "cache: miss (to the 0 ms upstream)", "bypass_no_cache": "cache: `no-cache` bypass"}
+
+
+def proxy_latency(results: dict[str, Any]) -> list[str]:
+    return table(["series", "p50 ms", "p99 ms", "n", "vs proxy without cache (p50)",
+                  "cache lookup p50 ms (`x-semcache-lookup-ms`)"],
+                 [[_PROXY_SERIES.get(name, name), ms(row["p50_ms"]), ms(row["p99_ms"]), str(row["n"]),
+                   f"{row.get('vs_no_cache_proxy_p50', 1.0):.2f}x",
+                   ms(row.get("cache_lookup_p50_ms"), 3)] for name, row in results.items()])
+
+
+def soak(results: dict[str, Any]) -> list[str]:
+    replicas = sorted(results["replicas"], key=lambda r: r["replica"])
+    deadlines = sum(r["reasons"].get("deadline", 0) for r in replicas)
+    lag = results["convergence"]
+    return table(
+        ["run", "req/s (" + " + ".join(r["replica"].upper() for r in replicas) + ")",
+         "lookup p50 / p99 ms", "fail-opens (lookup deadlines)", "exceptions",
+         "entries at end", "RSS warm → end MB", "B sees A's entry, p50 / p99 / max ms"],
+        [[f"`--minutes {results['minutes']:g}`", " + ".join(str(r["throughput_rps"]) for r in replicas),
+          " and ".join(f"{r['lookup_p50_ms']:.1f} / {r['lookup_p99_ms']:.0f}" for r in replicas),
+          f"{sum(r['fail_opens'] for r in replicas)} ({deadlines})", str(results["errors_raised"]),
+          " / ".join(count(r["entries_end"]) for r in replicas),
+          " / ".join(f"{r['rss_warm_mb']:.0f} → {r['rss_end_mb']:.0f}" for r in replicas),
+          f"{lag['p50_ms']} / {lag['p99_ms']} / {lag['max_ms']}"]])
+
+
+def faults(results: dict[str, Any]) -> list[str]:
+    names = {"before": "before", "outage": "Redis down", "after": "after restart"}
+    lines = table(["phase", "lookups", "hits", "p50 ms", "max ms"],
+                  [[names.get(phase, phase), count(row["requests"]), count(row["hits"]),
+                    ms(row["p50_ms"]), ms(row["max_ms"], 1)] for phase, row in results["phases"].items()])
+    return lines + ["", f"Exceptions reaching the caller: {results['exceptions_raised']}; "
+                    f"fail-opens counted: {results['fail_opens']:,}; the breaker opened "
+                    f"{results['breaker_opened']}×; first hit {results['seconds_to_first_hit_after_restart'] * 1000:.0f} ms "
+                    f"after Redis answered again; entries committed before the kill found after it: "
+                    f"{results['found_after_restart']} of {results['committed_before_kill']}."]
+
+
+def cluster(results: dict[str, Any]) -> list[str]:
+    lag, fail = results["convergence"], results["failover"]
+    return table(
+        ["convergence p50 / p99 / max", "writes (acknowledged)", "acknowledged lost",
+         "wrong answers", "exceptions", "failover", "lookup while the master was down p50 / max",
+         "B served every acknowledged entry after"],
+        [[f"{lag['p50_ms']} / {lag['p99_ms']} / {lag['max_ms']} ms",
+          f"{fail['writes']} ({fail['acknowledged']})", str(fail["acknowledged_lost"]),
+          str(fail["wrong_answers"]), str(fail["exceptions"]), f"{fail['failover_s']} s",
+          f"{fail['lookup_while_down_p50_ms']} / {fail['lookup_while_down_max_ms']:.0f} ms",
+          f"{fail['replica_converged_s']} s"]])
+
+
+SECTIONS: dict[str, Section] = {section.name: section for section in (
+    Section("peers", "peers_mixed.json",
+            "python -m bench peers --entries 10000 100000", peers, load_in_rows=True),
+    Section("lookup-cost", "lookup_cost_mixed.json", "python -m bench lookup --entries N",
+            lookup_cost, load_in_rows=True),
+    Section("lookup-targets", "lookup_cost_mixed.json", "python -m bench lookup --entries N",
+            lookup_targets, load_in_rows=True),
+    Section("proxy-latency", "proxy_latency.json", "python -m bench proxy", proxy_latency),
+    Section("soak", "soak.json", "python -m bench soak --minutes 6", soak),
+    Section("faults", "faults.json", "python -m bench faults", faults),
+    Section("cluster", "cluster.json", "python -m bench cluster", cluster),
+)}

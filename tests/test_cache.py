@@ -89,7 +89,8 @@ def test_ttl_expiry_is_absolute_and_swept(make_cache, clock):
     clock.advance(2)
     expired = cache.lookup(chat("What's the current price of Apple stock?"))
 
-    assert expired.outcome == MISS
+    assert (expired.outcome, expired.reason) == (MISS, "expired")  # x-semcache-reason says why
+    assert cache.stats_snapshot()["finance"]["expirations"] == 1  # counted as an expiry
     assert len(cache) == 0 and cache.sweep() == 0  # expired on read, already gone
 
 

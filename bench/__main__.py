@@ -157,6 +157,11 @@ def _quality(args: argparse.Namespace) -> None:
     name = "hit_quality_smoke" if args.smoke else "hit_quality"
     _write(f"{name}.json", everything)
     plots.hit_quality(everything, RESULTS / f"{name}.png")
+    from bench import decision_quality
+
+    labelled = decision_quality.run(limit=24 if args.smoke else None, gptcache=not args.smoke)
+    decision_quality.print_tables(labelled)
+    _write("decision_quality_smoke.json" if args.smoke else "decision_quality.json", labelled)
     from bench import operating_points  # every system at the same false-hit budgets
 
     budgets = operating_points.run(limit=limit)

@@ -35,8 +35,12 @@ def run(path: Path = DATA, gptcache: bool = True, limit: int | None = None) -> d
     def shipped_threshold(row: calibration.PairResult) -> float:
         return shipped.policy(row.category).similarity_threshold
 
+    def point(row: calibration.PairResult) -> float:
+        return shipped.policy(row.category).verifier_threshold
+
     def both(subset: list[calibration.PairResult], threshold: Any) -> dict[str, Any]:
-        return {"with_guard": calibration.rates(subset, threshold, True),
+        shipped_point = point if threshold is shipped_threshold else None
+        return {"with_guard": calibration.rates(subset, threshold, True, shipped_point),
                 "without_guard": calibration.rates(subset, threshold, False)}
 
     def groups(key: str) -> dict[str, list[calibration.PairResult]]:

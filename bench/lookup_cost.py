@@ -33,7 +33,7 @@ from litellm_semcache.request import view_request
 from litellm_semcache.store import Document
 from litellm_semcache.store.diskcache_store import DiskcacheStore
 from litellm_semcache.store.logged_store import LoggedStore
-from litellm_semcache.store.vector_log import VectorLog, category_hash
+from litellm_semcache.store.vector_log import VectorLog
 
 CATEGORY = "chat"
 QUERIES = [f"Tell me something interesting about topic number {i} in {topic}"
@@ -187,21 +187,19 @@ def near_duplicate_recall(cache: SemanticCache, store_dir: Path, scope: str,
                           samples: int = 300) -> float:
     """Recall@1 of the HNSW search for near-duplicates of stored vectors (each a stored vector
     plus noise, cosine about 0.97 to it): how often ``nearest`` returns the entry an exact
-    search over the whole category finds."""
+    search over the whole scope finds (one index holds every category)."""
     records, valid = VectorLog(store_dir).read()
     rng = np.random.default_rng(11)
     found = 0
-    picks = rng.choice(np.flatnonzero(valid), size=min(samples, int(valid.sum())), replace=False)
-    by_category = {category_hash(name): name for name in SHARES}
+    live = np.flatnonzero(valid)
+    picks = rng.choice(live, size=min(samples, len(live)), replace=False)
     for position in picks.tolist():
-        code = int(records["category"][position])
-        members = np.flatnonzero(records["category"] == code)
         query = records["vector"][position] + rng.normal(0, 0.012, records["vector"].shape[1])
         query = (query / np.linalg.norm(query)).astype(np.float32)
-        best = members[int(np.argmax(records["vector"][members] @ query))]
+        best = live[int(np.argmax(records["vector"][live] @ query))]
         expected = _hex(records["id"][best])
-        hit = cache.catalogue.nearest(by_category[code], scope, query)
-        found += hit is not None and hit[0] is not None and hit[0].id == expected
+        hits = cache.catalogue.nearest((scope,), query)
+        found += bool(hits) and hits[0][0].id == expected
     return found / len(picks)
 
 

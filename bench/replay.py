@@ -99,7 +99,10 @@ def _global_threshold(shipped: CacheSettings, embedder: MemoEmbedder, limit: int
     def shipped_threshold(row: calibration.PairResult) -> float:
         return shipped.policy(row.category).similarity_threshold
 
-    reference = calibration.rates(results, shipped_threshold)
+    def shipped_point(row: calibration.PairResult) -> float:
+        return shipped.policy(row.category).verifier_threshold
+
+    reference = calibration.rates(results, shipped_threshold, point_of=shipped_point)
     budget = reference["false_hit_rate"] or 0.0
     allowed = [(calibration.rates(results, lambda r, t=t: t), t) for t in _SWEEP]
     allowed = [(m, t) for m, t in allowed if (m["false_hit_rate"] or 0.0) <= budget]
@@ -142,7 +145,7 @@ def _summary(rows: list[dict[str, Any]], hit_cost: float | None = None) -> dict[
     return {"requests": len(rows), "hits": len(hits),
             "exact_hits": sum(r["reason"] == "exact" for r in hits),
             "bypasses": sum(r["outcome"] == Outcome.BYPASS for r in rows),
-            "guard_vetoes": sum(r["reason"].startswith("guard:") for r in rows),
+            "guard_vetoes": sum(r["reason"] == "guard" for r in rows),
             "hit_rate": round(hit_rate, 4),
             "miss_cost_ms": {"p50": round(miss_ms, 3) if misses else None,
                              "mean": round(statistics.mean(misses), 3) if misses else None},

@@ -3,8 +3,9 @@
 A pairs file is JSONL: ``{"a": ..., "b": ..., "same_answer": bool, "category": optional}``,
 where ``a`` and ``b`` are a prompt string or a list of chat messages. For each pair, ``a`` is
 stored and ``b`` looked up in a scope of its own, with every threshold at 0, so the lookup
-reports the best candidate's similarity and the guard's verdict; hit and false-hit rates at any
-threshold, with or without the guard, follow from those.
+reports the best candidate's similarity and the guard's verdict, and the verifier scores the
+pair (operating point 0, so the score never vetoes there); hit and false-hit rates at any
+threshold and operating point, with or without the guard, follow from those.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litellm_semcache.classify import match
+from litellm_semcache.classify.verifier import ScoredVerifier
 from litellm_semcache.engine import Reason, SemanticCache
 from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings, CategoryPolicy
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
@@ -31,10 +34,13 @@ class PairResult:
     same: bool
     similarity: float | None  # None: no candidate in scope (e.g. another conversation)
     guard: str | None  # the guard's veto reason, if any
+    score: float | None = None  # the verifier's score (None: no candidate, or vetoed)
 
-    def served(self, threshold: float, guard: bool = True) -> bool:
+    def served(self, threshold: float, guard: bool = True, point: float = 0.0) -> bool:
+        """Served at cosine ``threshold`` and verifier operating ``point`` (0: score unused)."""
         return (self.similarity is not None and self.similarity >= threshold
-                and not (guard and self.guard))
+                and not (guard and self.guard)
+                and (not guard or point <= 0.0 or (self.score or 0.0) >= point))
 
 
 def read_pairs(path: Path) -> list[dict[str, Any]]:
@@ -51,7 +57,9 @@ def observe(pairs: list[dict[str, Any]], settings: CacheSettings,
     for policy in probe.categories.values():
         policy.threshold_floor = None
         policy.similarity_threshold = 0.0
+        policy.verifier_threshold = 0.0
     cache = SemanticCache(probe, embedder=embedder or load_embedder(probe.embedding))
+    verifier = ScoredVerifier()
     results = []
     try:
         for number, pair in enumerate(pairs):
@@ -62,21 +70,29 @@ def observe(pairs: list[dict[str, Any]], settings: CacheSettings,
                       "cache": {"namespace": f"pair-{number}"}}
             cache.store({**shared, "messages": _messages(pair["a"])}, {"pair": number})
             decision = cache.lookup({**shared, "messages": _messages(pair["b"])})
-            results.append(PairResult(
-                category, pair["same_answer"],
-                decision.similarity if decision.reason is not Reason.NO_CANDIDATE else None,
-                decision.detail if decision.reason is Reason.GUARD else None))
+            similarity = decision.similarity if decision.reason is not Reason.NO_CANDIDATE else None
+            vetoed = decision.detail if decision.reason is Reason.GUARD else None
+            score = None
+            if similarity is not None and vetoed is None:
+                score = verifier.score(similarity, match.compare(_last_turn(pair["b"]),
+                                                                 _last_turn(pair["a"])))
+            results.append(PairResult(category, pair["same_answer"], similarity, vetoed, score))
     finally:
         cache.close()
     return results
 
 
 def rates(results: list[PairResult], threshold_of: Callable[[PairResult], float],
-          guard: bool = True) -> dict[str, Any]:
+          guard: bool = True, point_of: Callable[[PairResult], float] | None = None
+          ) -> dict[str, Any]:
     same = [r for r in results if r.same]
     different = [r for r in results if not r.same]
-    hits = sum(r.served(threshold_of(r), guard) for r in same)
-    false_hits = sum(r.served(threshold_of(r), guard) for r in different)
+
+    def served(row: PairResult) -> bool:
+        return row.served(threshold_of(row), guard, point_of(row) if point_of else 0.0)
+
+    hits = sum(served(r) for r in same)
+    false_hits = sum(served(r) for r in different)
     return {"hit_rate": round(hits / len(same), 3) if same else None,
             "false_hit_rate": round(false_hits / len(different), 3) if different else None,
             "same_pairs": len(same), "different_pairs": len(different)}
@@ -84,15 +100,18 @@ def rates(results: list[PairResult], threshold_of: Callable[[PairResult], float]
 
 def propose(results: list[PairResult], target_false_hit_rate: float, guard: bool = True,
             policies: Mapping[str, CategoryPolicy] | None = None) -> dict[str, dict[str, Any]]:
-    """Per category: among thresholds whose false-hit rate stays within the target, the
-    strictest one that still reaches the best achievable hit rate (small labelled sets say
-    little about unseen traps, so no looser than the data requires).
+    """Per category: the (cosine threshold, verifier operating point) whose false-hit rate stays
+    within the target and whose hit rate is the best achievable, the strictest such pair on
+    ties (small labelled sets say little about unseen traps, so no looser than the data
+    requires). Without the guard the operating point is not used (cosine alone).
 
     ``threshold`` is None, with a ``note``, for a category with fewer than :data:`MIN_PAIRS`
     pairs or without both kinds (a rate needs pairs to be measured on). A ``sensitive``
-    category of ``policies`` is never loosened: the proposal stays at its current threshold.
+    category of ``policies`` is never loosened: the proposal stays at its current threshold
+    and operating point.
     """
     proposals = {}
+    points = [round(step / 20, 2) for step in range(20)] if guard else [0.0]
     for category in sorted({r.category for r in results}):
         rows = [r for r in results if r.category == category]
         counted = rates(rows, lambda r: 1.0, guard)
@@ -105,23 +124,33 @@ def propose(results: list[PairResult], target_false_hit_rate: float, guard: bool
                                            f"{MIN_PAIRS} with both kinds): no proposal"}
             continue
         candidates = sorted({round(r.similarity, 4) for r in rows if r.similarity is not None}
-                            | {round(0.70 + step / 100, 2) for step in range(31)})
-        allowed = [(threshold, rates(rows, lambda r, t=threshold: t, guard))
-                   for threshold in candidates]
-        allowed = [(t, m) for t, m in allowed
-                   if (m["false_hit_rate"] or 0.0) <= target_false_hit_rate]
+                            | {round(0.50 + step / 100, 2) for step in range(51)})
+        allowed = []
+        for threshold in candidates:
+            for point in points:
+                measured = rates(rows, lambda r, t=threshold: t, guard, lambda r, p=point: p)
+                if (measured["false_hit_rate"] or 0.0) <= target_false_hit_rate:
+                    allowed.append((measured["hit_rate"] or 0.0, threshold, point, measured))
         if not allowed:
             continue
-        best = max(m["hit_rate"] or 0.0 for _, m in allowed)
-        threshold, measured = max((t, m) for t, m in allowed if (m["hit_rate"] or 0.0) == best)
+        best = max(hit for hit, *_ in allowed)
+        _, threshold, point, measured = max(
+            (row for row in allowed if row[0] == best), key=lambda row: (row[2], row[1]))
         note = ""
         policy = (policies or {}).get(category)
-        if policy is not None and policy.sensitive and threshold < policy.similarity_threshold:
-            threshold = policy.similarity_threshold
-            measured = rates(rows, lambda r, t=threshold: t, guard)
-            note = "sensitive: never loosened, kept at the current threshold"
-        proposals[category] = {"threshold": threshold, **measured, "note": note}
+        if policy is not None and policy.sensitive and (
+                threshold < policy.similarity_threshold or point < policy.verifier_threshold):
+            threshold = max(threshold, policy.similarity_threshold)
+            point = max(point, policy.verifier_threshold)
+            measured = rates(rows, lambda r, t=threshold: t, guard, lambda r, p=point: p)
+            note = "sensitive: never loosened, kept at least at the current policy"
+        proposals[category] = {"threshold": threshold, "verifier_threshold": point, **measured,
+                               "note": note}
     return proposals
+
+
+def _last_turn(side: Any) -> str:
+    return side if isinstance(side, str) else str(side[-1].get("content", ""))
 
 
 def _messages(side: Any) -> list[dict[str, Any]]:

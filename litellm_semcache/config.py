@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, ValidationError,
                       field_validator, model_validator)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -28,6 +27,7 @@ DEFAULT_CATEGORY = "default"
 CONFIG_ENV_VAR = "SEMCACHE_CONFIG"
 LOCAL_CONFIG_FILE = "semcache.yaml"
 BUILTIN_DEFAULTS = Path(__file__).with_name("defaults.yaml")
+WRITER_KINDS = ("key", "team", "org", "user")  # writer names of shared categories: <kind>:<id>
 
 
 class Mode(str, Enum):
@@ -53,12 +53,32 @@ class CategoryPolicy(_Strict):
     shared: StrictBool = Field(False, description="entries serve every tenant (API key, team, "
                                                   "user); model, parameters and context must "
                                                   "still match")
+    writers: list[str] | None = Field(
+        None, description="shared categories: who may write entries (key:<user_api_key_hash>, "
+                          "team:<id>, org:<id>, user:<id>); unset = any tenant, but only for "
+                          "requests the cache categorised itself (never a client's label)")
+    store_length_limited: bool = Field(False, description="store answers cut off at the token "
+                                                          "limit (finish_reason length)")
+    store_tool_calls: bool = Field(False, description="store answers that call tools")
     threshold_floor: float | None = Field(None, ge=0.0, le=1.0)
     ttl_cap: int | None = Field(None, ge=0)
     mode: Mode = Mode.ON
     guard: bool = True
+    verifier_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="operating point of the default verifier's score: a "
+                                         "candidate scoring lower is not served (higher = stricter)")
     examples: list[str] = Field(default_factory=list)
     description: str = ""
+
+    @field_validator("writers")
+    @classmethod
+    def _writers_are_named(cls, value: list[str] | None) -> list[str] | None:
+        for writer in value or []:
+            kind, _, name = writer.partition(":")
+            if kind not in WRITER_KINDS or not name:
+                raise ValueError(f"writer {writer!r} must be one of "
+                                 f"{', '.join(k + ':<id>' for k in WRITER_KINDS)}")
+        return value
 
     @model_validator(mode="after")
     def _bounds_are_consistent(self) -> "CategoryPolicy":
@@ -220,6 +240,10 @@ class CacheSettings(BaseSettings):
     rules: list[Rule] = Field(default_factory=list)
     centroid_min_similarity: float = Field(0.35, ge=0.0, le=1.0)
     centroid_margin: float = Field(0.03, ge=0.0, le=1.0)
+    classifier: str = Field("builtin", pattern="^(builtin|centroids)$",
+                            description="builtin: the shipped head decides the shipped categories "
+                                        "(categories you add use their examples' centroid); "
+                                        "centroids: every category by its examples' centroid")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
@@ -306,10 +330,10 @@ def load_settings(config: "str | os.PathLike[str] | CacheSettings | Mapping[str,
     if isinstance(config, Mapping):
         return _settle(dict(config), source="<mapping>", files=[])
     path, source = _policy_file(config)
-    data = _read_yaml(BUILTIN_DEFAULTS, "built-in policy")
+    data = config_layers.read_yaml(BUILTIN_DEFAULTS, "built-in policy")
     files = [f"{BUILTIN_DEFAULTS} (built-in policy)"]
     if path is not None and path.resolve() != BUILTIN_DEFAULTS.resolve():
-        layer = _read_yaml(path, source)
+        layer = config_layers.read_yaml(path, source)
         config_layers.anchor_store_path(layer, path.resolve().parent)
         data = config_layers.overlay(data, layer, DEFAULT_CATEGORY, str(path))
         files.append(str(path.resolve()))
@@ -324,27 +348,6 @@ def _policy_file(config: str | os.PathLike[str] | None) -> tuple[Path | None, st
         return Path(named), f"${CONFIG_ENV_VAR}={named}"
     local = Path(LOCAL_CONFIG_FILE)
     return (local, str(local)) if local.is_file() else (None, "built-in policy")
-
-
-def _read_yaml(path: Path, source: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path} (from {source})")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to be a policy") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
-    return data
 
 
 def _settle(data: dict[str, Any], *, source: str, files: list[str]) -> CacheSettings:

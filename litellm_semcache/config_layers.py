@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from litellm_semcache.errors import ConfigError
 
 ENV_PREFIX = "SEMCACHE_"
@@ -178,3 +180,25 @@ def _value(raw: str) -> Any:
     if lowered in ("null", "none"):
         return None
     return text
+
+
+def read_yaml(path: Path, source: str) -> dict[str, Any]:
+    """One policy layer from a YAML file: a mapping, or a :class:`ConfigError` naming the file."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path} (from {source})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a policy") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data

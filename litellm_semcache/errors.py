@@ -18,3 +18,8 @@ class StoreError(SemcacheError):
 class InvalidRequest(SemcacheError, ValueError):
     """A request's cache controls or category are malformed; the message says which and why.
     The proxy answers it with HTTP 400."""
+
+
+class CorruptDocument(StoreError):
+    """A stored document is not what was written (checksum mismatch, truncated, undecodable):
+    it is never served, and the entry is dropped."""

@@ -4,6 +4,7 @@ counted as a miss, and every decision is logged once with LiteLLM's call id."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -50,6 +51,7 @@ def shared_finance(tmp_path, embedder):
     settings = load_settings(BUILTIN_DEFAULTS).model_copy(deep=True)
     settings.store.path = str(tmp_path / "store")
     settings.categories["finance"].shared = True
+    settings.categories["finance"].writers = ["key:a"]  # tenant a may write for everyone
     previous = litellm.cache
     engine = litellm_semcache.install(settings, embedder=embedder)
     yield engine
@@ -62,7 +64,8 @@ def test_a_shared_category_hits_across_tenants_on_the_sync_path(shared_finance):
     tenant_a = {"user_api_key_hash": "a", "semcache_category": "finance"}
     tenant_b = {"user_api_key_hash": "b", "semcache_category": "finance"}
     ask("What is the price of gold today?", "gold answer", metadata=tenant_a)
-    other = ask("What is the price of gold today?", "THE MODEL WAS CALLED", metadata=tenant_b)
+    # the same mock_response: a mocked answer is only ever shared with the same mock
+    other = ask("What is the price of gold today?", "gold answer", metadata=tenant_b)
 
     assert hit(other) and other.choices[0].message.content == "gold answer"
     assert engine.stats_snapshot()["finance"]["hits"] == 1
@@ -74,7 +77,9 @@ def test_a_hit_litellm_would_refuse_for_s_maxage_is_a_counted_miss(installed):
     backend = litellm.cache.cache
     request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Tell me a joke "
                                                                                 "about ibexes"}]}
-    old = {"timestamp": time.time() - 60, "response": '{"id": "x", "choices": []}'}
+    old = {"timestamp": time.time() - 60, "response": json.dumps({"id": "x", "choices": [
+        {"index": 0, "finish_reason": "stop",
+         "message": {"role": "assistant", "content": "an ibex joke"}}]})}
     installed.store(request, old, upstream_key="k")
     hits = installed.stats_snapshot()["chat"]["hits"]
 

@@ -31,7 +31,7 @@ def test_the_milvus_lite_variant_finds_what_the_cache_stored(tmp_path, make_cach
                     {"answer": 1})
         assert all(isinstance(index, MilvusCategoryIndex) for index in cache.catalogue.indexes.values())
         hit = cache.lookup({**ask, "messages": [{"role": "user",
-                                                 "content": "Tell me a funny joke about cats"}]})
+                                                 "content": "Please tell me a joke about cats!"}]})
         miss = cache.lookup({**ask, "messages": [{"role": "user",
                                                   "content": "How do volcanoes form?"}]})
         cache.close()

@@ -14,7 +14,8 @@ from helpers import BYPASS, HIT, MISS, SHADOW_HIT, wait_for
 from litellm_semcache.request import view_request
 from litellm_semcache.store.diskcache_store import DiskcacheStore
 
-ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": []}'}
+ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": [{"index": 0, '
+          '"finish_reason": "stop", "message": {"role": "assistant", "content": "an answer"}}]}'}
 PARAPHRASE_CHAT = ("hi, how are you today?", "hello, how are you doing?")
 
 
@@ -28,12 +29,13 @@ def test_paraphrase_hits_in_a_loose_category(make_cache):
 
     assert second.outcome == HIT and second.reason == "semantic"
     assert second.response == ANSWER
-    assert second.category == "chat" and second.threshold == 0.81
-    assert 0.80 <= second.similarity < 1.0
+    shipped = cache.settings.policy("chat").similarity_threshold
+    assert second.category == "chat" and second.threshold == shipped
+    assert shipped <= second.similarity < 1.0
 
 
 def test_same_paraphrase_misses_in_a_strict_category(make_cache):
-    cache = make_cache()
+    cache = make_cache(categories={"legal": {"similarity_threshold": 0.96}})
     strict = {"metadata": {"semcache_category": "legal"}}
     cache.store(chat(PARAPHRASE_CHAT[0], **strict), ANSWER)
 
@@ -164,7 +166,7 @@ def test_survivors_stay_findable_after_heavy_eviction_and_expiry_churn(make_cach
     assert survivors == prompts[-len(survivors):]
     for prompt in survivors:  # found through the vector index too, not only the exact map
         entry = cache.catalogue.get(_exact_id(prompt, tagged))
-        found, similarity = cache.catalogue.nearest("chat", entry.scope, embedder.embed_one(prompt))
+        [(found, similarity)] = cache.catalogue.nearest((entry.scope,), embedder.embed_one(prompt))
         assert similarity > 0.999 and found == entry  # entries are views: equal, not identical
 
 
@@ -317,13 +319,28 @@ def test_invalid_cache_controls_bypass_with_a_clear_reason(make_cache):
     (chat("anything at all", metadata={"semcache_category": "legal"}), "legal", "metadata"),
     (chat("anything at all", metadata={"tags": ["team-x", "semcache:medical"]}), "medical", "metadata"),
     (chat("What is the NVDA share price?"), "finance", "rule"),
-    (chat("Why does my Rust borrow checker complain about this loop?"), "code", "centroid"),
-    (chat("What are the side effects of aspirin?"), "medical", "centroid"),
-    (chat("zxqv plorf"), "default", "default"),
+    (chat("Why does my Rust borrow checker complain about this loop?"), "code", "classifier"),
+    (chat("What are the side effects of aspirin?"), "medical", "classifier"),
+    (chat("Write a poem about autumn leaves"), "default", "classifier"),  # fits nothing named
 ])
 def test_categorisation_cheapest_signal_first(make_cache, request_kwargs, category, source):
     decision = make_cache().lookup(request_kwargs)
     assert (decision.category, decision.category_source) == (category, source)
+
+
+def test_a_category_the_policy_adds_is_matched_by_its_examples_before_the_head(make_cache):
+    cache = make_cache(categories={"travel": {"examples": [
+        "Plan a 3-day itinerary for Rome", "What should I pack for a week in Iceland?",
+        "Best time of year to visit Japan", "Cheap ways to get around Barcelona"]}})
+    decision = cache.lookup(chat("Plan a four day trip to Lisbon for me"))
+    assert (decision.category, decision.category_source) == ("travel", "centroid")
+    assert cache.lookup(chat("How do I reverse a list in Python?")).category == "code"
+
+
+def test_classifier_centroids_brings_back_the_example_centroids(make_cache):
+    cache = make_cache(classifier="centroids")
+    decision = cache.lookup(chat("What are the side effects of aspirin?"))
+    assert decision.category_source in ("centroid", "default")
 
 
 def test_unknown_explicit_category_is_reported(make_cache):
@@ -438,7 +455,7 @@ def test_restart_loads_the_snapshot_and_never_serves_a_document_deleted_meanwhil
     store_dir = tmp_path / "snap-store"
     prompts = [f"Remind me to water plant number {i} on the balcony" for i in range(30)]
     _stored_then_closed(make_cache, store_dir, prompts)
-    assert _snapshot_files(store_dir) == ["manifest.v2.json", "snapshot"]
+    assert _snapshot_files(store_dir) == ["manifest.v3.json", "snapshot"]
     removed = view_request(chat(prompts[3], **CHAT)).exact_key
     DiskcacheStore(store_dir).delete(removed)  # a plain store: no vector log record, no event
 
@@ -518,7 +535,7 @@ def test_a_damaged_snapshot_is_ignored_and_the_start_rebuilds(make_cache, tmp_pa
     snapshot_dir = store_dir / "index-snapshot"
     target = {"graph": next(snapshot_dir.glob("snapshot-*/*.hnsw")),
               "table": next(snapshot_dir.glob("snapshot-*/table.npz")),
-              "manifest": snapshot_dir / "manifest.v2.json"}[damage]
+              "manifest": snapshot_dir / "manifest.v3.json"}[damage]
     raw = bytearray(target.read_bytes())
     raw[len(raw) // 2] ^= 0xFF  # one flipped byte: hnswlib's loader would trust it
     target.write_bytes(bytes(raw))
@@ -526,19 +543,19 @@ def test_a_damaged_snapshot_is_ignored_and_the_start_rebuilds(make_cache, tmp_pa
     with capture_logs() as events:
         second = make_cache(store_dir=store_dir, **SMALL_SHARDS)
 
-    assert any(e["event"] == "semcache.snapshot_ignored" for e in events)
+    assert any(e["event"] == "semcache.snapshot_corrupt" for e in events)
     for prompt in prompts:
         decision = second.lookup(chat(prompt + "?", **CHAT))
         assert decision.outcome == HIT and decision.response == {"answer": prompt}
 
 
 def test_a_shared_category_serves_every_tenant_but_still_needs_the_same_request(make_cache):
-    cache = make_cache(categories={"docs": {"shared": True}})
+    cache = make_cache(categories={"docs": {"shared": True, "writers": ["key:a"]}})
     docs = {"semcache_category": "docs"}
     cache.store(chat("How do I configure webhooks?", metadata={**docs, "user_api_key_hash": "a"}),
                 ANSWER)
 
-    other_tenant = cache.lookup(chat("How can I set up webhooks?",
+    other_tenant = cache.lookup(chat("how do I configure webhooks",
                                      metadata={**docs, "user_api_key_hash": "b"}))
     other_model = cache.lookup(chat("How do I configure webhooks?", model="other",
                                     metadata={**docs, "user_api_key_hash": "b"}))

@@ -130,7 +130,7 @@ def test_the_compact_catalogue_behaves_exactly_like_the_model(ops, quota, flat_l
     restored.restore(catalogue.columns())
     for category, index in catalogue.indexes.items():  # vectors come from the snapshot files
         index.export_exact(lambda scope, labels, vectors, category=category:
-                           restored.index_of(category).add_many(scope, labels, vectors))
+                           restored.index().add_many(scope, labels, vectors))
         index.save_shards(lambda scope, shard, category=category: _copy_graph(
             shard, restored, category, scope))
     _assert_same(restored, model)
@@ -143,7 +143,7 @@ def _copy_graph(shard, restored, category, scope):
     labels, vectors = shard.vectors()
     live = [int(label) for label in labels if restored.by_label(int(label)) is not None]
     keep = np.isin(labels, live)
-    restored.index_of(category).add_many(scope, labels[keep], vectors[keep])
+    restored.index().add_many(scope, labels[keep], vectors[keep])
 
 
 def _assert_same(catalogue: Catalogue, model: Model) -> None:
@@ -156,7 +156,7 @@ def _assert_same(catalogue: Catalogue, model: Model) -> None:
                                       entry.expires_at) == (
             document.id, document.category, document.scope, document.created_at,
             document.expires_at)
-        found, similarity = catalogue.nearest(document.category, document.scope, document.vector)
+        [(found, similarity)] = catalogue.nearest((document.scope,), document.vector)
         assert found == entry and similarity > 0.999
     assert sorted(e.id for e in catalogue.entries()) == sorted(model.entries)
 
@@ -222,7 +222,7 @@ def test_bulk_loaded_entries_behave_like_added_ones(count):
     labels = catalogue.extend(words, ["chat"], np.zeros(count, dtype=np.int64), SCOPES[:1],
                               np.zeros(count, dtype=np.int64), np.arange(count, dtype=float),
                               np.arange(count, dtype=float) + 100)
-    catalogue.index_of("chat").add_many(SCOPES[0], labels, np.array([vector(k) for k in range(count)]
+    catalogue.index().add_many(SCOPES[0], labels, np.array([vector(k) for k in range(count)]
                                                                     ).reshape(-1, DIM))
     assert len(catalogue) == count
     for position in range(0, count, 97):

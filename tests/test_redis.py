@@ -140,6 +140,9 @@ def test_a_pickled_document_in_redis_is_never_unpickled(replica, redis_server, t
     assert len(a) == 0  # the undecodable document was dropped like a missing one
     assert replica().lookup(chat("Tell me a joke")).outcome == MISS  # rebuild: skipped as stale
     assert not marker.exists()
+    # not a document (no checksum): a miss, and the entry is dropped at once
+    assert a.recorder.registry.get_sample_value("semcache_store_faults_total",
+                                                {"fault": "document_corrupt"}) == 1
 
 
 def test_redis_killed_mid_run_then_restarted_fails_open_and_loses_nothing(replica, redis_server):

@@ -2,6 +2,6 @@
 request (the verifier and its lexical guard)."""
 
 from litellm_semcache.classify.categories import Categorizer
-from litellm_semcache.classify.verifier import Candidate, GuardVerifier, Verifier
+from litellm_semcache.classify.verifier import Candidate, GuardVerifier, ScoredVerifier, Verifier
 
-__all__ = ["Candidate", "Categorizer", "GuardVerifier", "Verifier"]
+__all__ = ["Candidate", "Categorizer", "GuardVerifier", "ScoredVerifier", "Verifier"]

@@ -2,8 +2,12 @@
 
 1. explicit request metadata (``metadata.semcache_category`` or a ``semcache:<name>`` tag);
 2. config rules (model / model group patterns, regex or keywords on the prompt);
-3. the nearest category centroid of the embedding the lookup computes anyway (no second model);
-   below ``centroid_min_similarity`` or within ``centroid_margin`` of the runner-up: ``default``.
+3. the embedding the lookup computes anyway (no second model): categories the policy adds itself
+   (not shipped) are matched by the centroid of their ``examples`` first (at least
+   ``centroid_min_similarity``, ahead of the runner-up by ``centroid_margin``); then the shipped
+   categories by the linear head (:mod:`.head`, trained on labelled real traffic), whose answer
+   ``default`` means "fits nothing". With ``classifier: centroids`` in the policy (or an
+   embedder the head was not trained for) every category is matched by its centroid, as before.
 """
 
 from __future__ import annotations
@@ -12,13 +16,17 @@ import fnmatch
 import re
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings, Rule
+from litellm_semcache.classify.head import CategoryHead
 from litellm_semcache.embedding.base import Embedder
 from litellm_semcache.errors import InvalidRequest
-from litellm_semcache.request import RequestView
+
+if TYPE_CHECKING:  # request.py reads the lexicon through conversation.py
+    from litellm_semcache.request import RequestView
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class Categorizer:
         self._names: list[str] = []
         self._centroids: np.ndarray | None = None
         self._lock = threading.Lock()
+        self._head = _usable_head(settings, embedder)
 
     def without_embedding(self, view: RequestView) -> tuple[str | None, str]:
         """(category, source) from metadata or rules; (None, "") when the embedding must decide."""
@@ -75,18 +84,22 @@ class Categorizer:
         """Embed the examples now, so that the first request does not pay for it."""
         self._build_centroids()
 
-    def by_embedding(self, vector: np.ndarray) -> tuple[str, str]:
+    def by_embedding(self, vector: np.ndarray, prompt: str = "") -> tuple[str, str]:
+        """(category, source) from the prompt's embedding (and its words, for the head)."""
         centroids = self._centroids if self._centroids is not None else self._build_centroids()
-        if not len(self._names):
-            return DEFAULT_CATEGORY, "default"
-        scores = centroids @ vector
-        order = np.argsort(scores)[::-1]
-        best = float(scores[order[0]])
-        runner_up = float(scores[order[1]]) if len(order) > 1 else -1.0
-        if best < self._settings.centroid_min_similarity or \
-                best - runner_up < self._settings.centroid_margin:
-            return DEFAULT_CATEGORY, "default"
-        return self._names[int(order[0])], "centroid"
+        if len(self._names):
+            scores = centroids @ vector
+            order = np.argsort(scores)[::-1]
+            best = float(scores[order[0]])
+            runner_up = float(scores[order[1]]) if len(order) > 1 else -1.0
+            if best >= self._settings.centroid_min_similarity and \
+                    best - runner_up >= self._settings.centroid_margin:
+                return self._names[int(order[0])], "centroid"
+        if self._head is not None:
+            category, _ = self._head.predict(vector, prompt)
+            if category in self._settings.categories:
+                return category, "classifier"
+        return DEFAULT_CATEGORY, "default"
 
     def _build_centroids(self) -> np.ndarray:
         """Embed each category's examples once, on first use (a few hundred ms)."""
@@ -95,8 +108,8 @@ class Categorizer:
                 return self._centroids
             names, rows = [], []
             for name, policy in self._settings.categories.items():
-                if not policy.examples:
-                    continue
+                if not policy.examples or (self._head is not None and name in self._head.names):
+                    continue  # the head decides the categories it knows
                 vectors = self._embedder.embed(policy.examples)
                 mean = vectors.mean(axis=0)
                 names.append(name)
@@ -105,3 +118,12 @@ class Categorizer:
             self._centroids = (np.vstack(rows).astype(np.float32) if rows
                                else np.zeros((0, self._embedder.dim), dtype=np.float32))
             return self._centroids
+
+
+def _usable_head(settings: CacheSettings, embedder: Embedder) -> CategoryHead | None:
+    """The shipped head, unless the policy asks for centroids or the embedder is not the one it
+    was trained for (another dimension: e.g. a test's fake embedder)."""
+    if settings.classifier != "builtin":
+        return None
+    head = CategoryHead.load()
+    return head if head.dim == embedder.dim else None

@@ -16,114 +16,36 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from litellm_semcache.classify.inflection import bases, lemmas
+from litellm_semcache.classify.lexicon import (
+    ANTONYMS as _ANTONYMS,
+    FILLER,
+    IMPLICIT_NOW as _IMPLICIT_NOW,
+    LEXICON,
+    NEGATING_PREFIXES as _NEGATING_PREFIXES,
+    NEGATIONS,
+    NUMBER_WORDS as _NUMBER_WORDS,
+    ORDINALS as _ORDINALS,
+    POLAR_PREFIXES as _POLAR_PREFIXES,
+    PREFIX_PAIRS as _PREFIX_PAIRS,
+    PRIVATIVE_SUFFIXES as _PRIVATIVE_SUFFIXES,
+    QUANTIFIER_SYNONYMS as _QUANTIFIER_SYNONYMS,
+    QUANTIFIERS,
+    TEMPORAL,
+    TEMPORAL_SYNONYMS as _TEMPORAL_SYNONYMS,
+    UNIT_NAMES as _UNIT_NAMES,
+    UNITS,
+)
+
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+#]*(?:['’][A-Za-z]+)?(?:[.\-/][A-Za-z0-9_+#]+)*")
 _NUMBER = re.compile(r"(?<![A-Za-z])[-+]?\d+(?:[.,:/]\d+)*%?")
 _QUOTED = re.compile(r"`([^`]+)`|\"([^\"]+)\"|(?<![A-Za-z])'([^'\n]+?)'(?![A-Za-z])")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*)([A-Za-z][\w'’]*)")
 
-NEGATIONS = frozenset(
-    "not no never without none nobody nothing neither nor cannot cant dont doesnt didnt isnt "
-    "arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt "
-    "unable avoid prevent".split()
-)
-_ANTONYM_PAIRS = """
-on off open close open closed opened closed enable disable enabled disabled start stop start end
-begin end increase decrease increasing decreasing raise lower add remove added removed before after
-above below max min maximum minimum more less more fewer most least higher lower highest lowest
-greater less greater smaller larger smaller largest smallest bigger smaller biggest smallest big small
-long short longest shortest longer shorter fast slow faster slower fastest slowest best worst better worse
-buy sell buying selling bought sold up down upload download import export input output true false
-yes no allow deny allow block allowed blocked accept reject include exclude inner outer left right
-first last ascending descending asc desc push pull read write win lose won lost pros cons
-advantages disadvantages hot cold positive negative success failure succeed fail public private
-internal external local remote client server frontend backend old new oldest newest older newer
-earliest latest past future sync async synchronous asynchronous send receive encode decode
-serialize deserialize connect disconnect plus minus add subtract multiply divide male female
-men women man woman north south east west morning evening day night summer winter cheap expensive
-cheapest most safe unsafe lowercase uppercase horizontal vertical row column rows columns create delete
-create drop insert delete show hide visible hidden light dark online offline forward backward inbound
-outbound ingress egress debit credit borrow lend over under overweight underweight inside outside
-internal external maximize minimize maximise minimise import export entry exit arrival departure
-profit loss gain loss bullish bearish long short rise fall rising falling import export
-good bad key value get post stack queue push pop prefix suffix head tail mean median union
-intersection local global absolute relative encrypt decrypt width height lend borrow
-happy sad happy unhappy love hate like dislike easy hard easy difficult simple complex
-strong weak rich poor young old alive dead healthy sick early late full empty clean dirty
-loud quiet tall short thick thin wet dry heavy light husband wife mother father brother sister
-son daughter boy girl always never friend enemy pass fail agree disagree
-""".split()
-_PREFIX_PAIRS = (("hyper", "hypo"), ("over", "under"), ("pre", "post"), ("inter", "intra"),
-                 ("micro", "macro"), ("max", "min"), ("up", "down"), ("in", "out"))
-_PRIVATIVE_SUFFIXES = ("free", "less")
-_NEGATING_PREFIXES = ("un", "dis", "in", "im", "il", "ir", "non", "de", "anti", "mis")
-_NUMBER_WORDS = {
-    word: str(value) for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split())
-} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
-     "million": "1000000", "billion": "1000000000", "half": "0.5", "quarter": "0.25",
-     "double": "x2", "twice": "x2", "triple": "x3", "once": "x1"}
-_ORDINALS = {word: f"{value}th" for value, word in enumerate(
-    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth".split())}
-TEMPORAL = frozenset(
-    "today tomorrow yesterday tonight now currently current presently recent recently latest next "
-    "previous last ago upcoming annual annually monthly weekly daily hourly quarterly january "
-    "february march april june july august september october november december monday tuesday "
-    "wednesday thursday friday saturday sunday q1 q2 q3 q4 h1 h2 ytd".split()
-)
-_IMPLICIT_NOW = frozenset({"now"})
-_TEMPORAL_SYNONYMS = {"current": "now", "currently": "now", "presently": "now", "today": "now",
-                      "recently": "recent", "latest": "recent"}
-UNITS = frozenset(
-    "usd eur gbp jpy cny inr chf cad aud btc eth dollar dollars euro euros pound pounds yen yuan "
-    "rupee rupees km kilometers kilometres mile miles meter meters metre metres feet foot inch "
-    "inches cm mm kg kilogram kilograms lb lbs gram grams ounce ounces celsius fahrenheit kelvin "
-    "liter liters litre litres gallon gallons mph kmh bytes kb mb gb tb kib mib gib ms seconds "
-    "minutes hours days weeks months years percent bps".split()
-)
-QUANTIFIERS = frozenset(
-    "all every each some any only single both entire whole many few several most none "
-    "always sometimes often rarely usually per".split()
-)
-_QUANTIFIER_SYNONYMS = {"every": "all", "each": "all", "entire": "all", "whole": "all"}
-# Lower-case names that still decide the answer (languages, platforms, natural languages).
-LEXICON = frozenset(
-    "python java javascript typescript golang go rust ruby php perl kotlin swift scala haskell "
-    "c c++ c# cpp csharp fortran cobol lua r matlab julia dart elixir erlang clojure bash zsh "
-    "powershell sql mysql postgres postgresql sqlite mongodb redis kafka spark hadoop pandas numpy "
-    "react vue angular svelte django flask fastapi rails spring node nodejs deno express nextjs "
-    "linux windows macos ios android ubuntu debian fedora centos docker kubernetes k8s terraform "
-    "aws azure gcp git svn html css json yaml xml csv toml tensorflow pytorch keras "
-    "english french german spanish italian portuguese chinese japanese korean russian arabic "
-    "hindi dutch swedish polish turkish greek hebrew latin".split()
-)
-FILLER = frozenset(
-    "a an the please kindly can could would will should you me my i we us our your to of in "
-    "on for with about is are was were be been do does did how what which who whom whose why "
-    "when where tell explain show help give know want need like way ways thing things something "
-    "quick quickly simple simply easy easily exactly actually really basically briefly example "
-    "examples question hey hi hello thanks thank ok okay it its this that these those there here "
-    "and or but so if then than as at by from into onto it's what's how's whats hows im i'm get "
-    "got make use using used find out some any just also very much many mean means meaning "
-    "difference between describe definition define best good proper correct recommended preferred "
-    "common standard have has had doing done whether am be been being item items stuff "
-    "piece running called named possible able".split()
-) - NEGATIONS - QUANTIFIERS
-
-
-def _build_antonyms() -> dict[str, frozenset[str]]:
-    table: dict[str, set[str]] = {}
-    for left, right in zip(_ANTONYM_PAIRS[::2], _ANTONYM_PAIRS[1::2]):
-        table.setdefault(left, set()).add(right)
-        table.setdefault(right, set()).add(left)
-    return {word: frozenset(others) for word, others in table.items()}
-
-
-_ANTONYMS = _build_antonyms()
 
 
 @dataclass(frozen=True)
-class _Profile:
+class Profile:
     words: tuple[str, ...]  # lower-case tokens, in order
     stems: frozenset[str]
     content: tuple[str, ...]  # stems of non-filler words, in order
@@ -135,13 +57,15 @@ class _Profile:
     units: frozenset[str]
     quantifiers: frozenset[str]
     text: str  # folded words joined by spaces, for multi-word quoted entities
+    joined: frozenset[str]  # letters and digits of 1-3 neighbouring words run together
+    operators: tuple[str, ...]
 
 
 def check(query: str, candidate: str) -> str | None:
     """Return why ``candidate`` must not answer ``query`` (a short reason), or None if it may."""
     if query == candidate:
         return None
-    q, c = _profile(query), _profile(candidate)
+    q, c = profile(query), profile(candidate)
     for rule in _RULES:
         reason = rule(q, c)
         if reason:
@@ -149,25 +73,43 @@ def check(query: str, candidate: str) -> str | None:
     return None
 
 
-def _parts_present(entity: str, profile: _Profile) -> bool:
+def _parts_present(entity: str, profile: Profile) -> bool:
     """"if/else" matches "if else", "os.path" matches "os path": the same words, split."""
     parts = [part for part in re.split(r"[/._\-]", entity) if part]
     return len(parts) > 1 and all(part in profile.words or part in profile.stems for part in parts)
 
 
-def _negation(q: _Profile, c: _Profile) -> str | None:
+def _negation(q: Profile, c: Profile) -> str | None:
     return "negation" if q.negations != c.negations else None
 
 
-def _antonym(q: _Profile, c: _Profile) -> str | None:
+def _antonym(q: Profile, c: Profile) -> str | None:
     only_q, only_c = q.stems - c.stems, c.stems - q.stems
+    if not (only_q and only_c):
+        return None
+    forms_c = {other: bases(other) for other in only_c}
+    every_form_c = frozenset().union(*forms_c.values())
+    by_ending: dict[str, list[str]] = {}  # prefix opposites share their ending
+    for form in every_form_c:
+        by_ending.setdefault(form[-3:], []).append(form)
+    privative = [other for other in only_c if other.endswith(_PRIVATIVE_SUFFIXES)]
     for word in only_q:
-        if _ANTONYMS.get(word, frozenset()) & only_c:
-            return "antonym"
-        for other in only_c:
-            if _prefix_opposites(word, other):
+        forms = bases(word)
+        if any(_ANTONYMS.get(form, frozenset()) & every_form_c for form in forms):
+            return "antonym"  # also across inflections: increase / decreasing, rise / fell
+        for form in forms:
+            if any(_prefix_opposites(form, other) for other in by_ending.get(form[-3:], ())):
                 return "antonym"
+        if any(_suffix_opposites(word, other) or _suffix_opposites(other, word)
+               for other in privative) or (word.endswith(_PRIVATIVE_SUFFIXES) and any(
+                   _suffix_opposites(word, other) for other in only_c)):
+            return "antonym"  # tax-free / taxable, harmless / harmful
     return None
+
+
+def opposites(a: str, b: str) -> bool:
+    """``a`` and ``b`` are antonyms or prefix opposites (install / uninstall, hyper- / hypo-)."""
+    return bool(_ANTONYMS.get(a, frozenset()) & {b}) or _prefix_opposites(a, b)
 
 
 def _prefix_opposites(a: str, b: str) -> bool:
@@ -179,7 +121,20 @@ def _prefix_opposites(a: str, b: str) -> bool:
             if x.startswith(left) and y.startswith(right) and x[len(left):] == y[len(right):] \
                     and len(x) - len(left) >= 3:
                 return True
-    return _suffix_opposites(a, b) or _suffix_opposites(b, a)
+    return _suffix_opposites(a, b) or _suffix_opposites(b, a) or _polar_prefixes(a, b)
+
+
+def _polar_prefixes(a: str, b: str) -> bool:
+    """Two words that share a long stem and differ only in flipping prefixes: encrypt /
+    decrypt, include / exclude, increase / decrease, dehydration / overhydration."""
+    shared = 0
+    while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
+        shared += 1
+    head_a, head_b = a[:len(a) - shared], b[:len(b) - shared]
+    if head_a == head_b or shared < 5 or (head_a and head_a not in _POLAR_PREFIXES) \
+            or (head_b and head_b not in _POLAR_PREFIXES):
+        return False
+    return bool(head_a and head_b) or shared >= 3
 
 
 def _suffix_opposites(a: str, b: str) -> bool:
@@ -193,13 +148,13 @@ def _suffix_opposites(a: str, b: str) -> bool:
     return False
 
 
-def _numbers(q: _Profile, c: _Profile) -> str | None:
+def _numbers(q: Profile, c: Profile) -> str | None:
     if sorted(q.numbers) != sorted(c.numbers):
         return "number"
     return None
 
 
-def _temporal_and_units(q: _Profile, c: _Profile) -> str | None:
+def _temporal_and_units(q: Profile, c: Profile) -> str | None:
     if q.temporal != c.temporal and (q.temporal and c.temporal or
                                      (q.temporal | c.temporal) - _IMPLICIT_NOW):
         return "date"  # an unqualified question is about now: "today" vs nothing is no change
@@ -208,19 +163,34 @@ def _temporal_and_units(q: _Profile, c: _Profile) -> str | None:
     return None
 
 
-def _entities(q: _Profile, c: _Profile) -> str | None:
+def _entities(q: Profile, c: Profile) -> str | None:
     for mine, theirs in ((q, c), (c, q)):
         for entity in mine.entities:
             if " " in entity:
-                if f" {entity} " not in f" {theirs.text} ":
+                if squash(entity) not in "".join(sorted(theirs.joined, key=len)[-1:]) and \
+                        squash(entity) not in squash(theirs.text):
                     return "entity"
             elif entity not in theirs.stems and entity not in theirs.words \
-                    and not _parts_present(entity, theirs):
+                    and not _parts_present(entity, theirs) and not _run_together(entity, mine, theirs):
                 return "entity"
     return None
 
 
-def _order(q: _Profile, c: _Profile) -> str | None:
+@lru_cache(maxsize=65536)  # words repeat: the same few thousand every minute
+def squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _run_together(entity: str, mine: Profile, theirs: Profile) -> bool:
+    """The same name spaced or punctuated otherwise: "VS Code" / "vscode", "3x + 7" / "3x+7"."""
+    squashed = squash(entity)
+    if squashed and squashed in theirs.joined:
+        return True
+    return any(squashed and squashed in joined and joined in theirs.joined
+               for joined in mine.joined)
+
+
+def _order(q: Profile, c: Profile) -> str | None:
     shared = [e for e in dict.fromkeys(q.entities + q.numbers) if e in c.entities + c.numbers]
     theirs = [e for e in dict.fromkeys(c.entities + c.numbers) if e in shared]
     if len(shared) >= 2 and shared != theirs:
@@ -231,8 +201,9 @@ def _order(q: _Profile, c: _Profile) -> str | None:
         if theirs and objects[0] not in theirs and theirs[0] not in objects \
                 and objects[0] in c.stems:
             return "role_swap"
-    if q.content != c.content and sorted(q.content) == sorted(c.content) \
-            and len(q.content) <= _MAX_ORDER_WORDS and not _one_block_moved(q.content, c.content):
+    mine, theirs = lemmas(q.content), lemmas(c.content)  # after swimming to eat / eating to swim
+    if mine != theirs and sorted(mine) == sorted(theirs) \
+            and len(mine) <= _MAX_ORDER_WORDS and not _one_block_moved(mine, theirs):
         return "word_order"
     return None
 
@@ -252,8 +223,15 @@ def _one_block_moved(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return False
 
 
-def _scope(q: _Profile, c: _Profile) -> str | None:
-    if q.quantifiers != c.quantifiers:
+_WEAK_QUANTIFIERS = frozenset({"some", "any"})
+
+
+def _scope(q: Profile, c: Profile) -> str | None:
+    mine, theirs = q.quantifiers, c.quantifiers
+    if not (mine - _WEAK_QUANTIFIERS and theirs - _WEAK_QUANTIFIERS):
+        # "any ideas?" asks what "what should I get?" asks; "all" against "some" still differs
+        mine, theirs = mine - _WEAK_QUANTIFIERS, theirs - _WEAK_QUANTIFIERS
+    if mine != theirs:
         return "quantifier"
     mine, theirs = set(q.content), set(c.content)
     if mine and theirs and mine != theirs and (mine < theirs or theirs < mine):
@@ -272,23 +250,46 @@ def _qualifier_inserted(longer: tuple[str, ...], shared: set[str]) -> bool:
     return any(word not in shared for word in longer[positions[0]:positions[-1] + 1])
 
 
-_RULES = (_negation, _antonym, _numbers, _temporal_and_units, _entities, _order, _scope)
+def _operators(q: Profile, c: Profile) -> str | None:
+    """``=`` / ``==`` / ``===``, ``<`` / ``<=``, ``&&`` / ``||``: in code the operator is the
+    question."""
+    return "operator" if sorted(q.operators) != sorted(c.operators) else None
+
+
+_RULES = (_negation, _antonym, _numbers, _temporal_and_units, _entities, _operators, _order,
+          _scope)
+_OPERATOR = re.compile(r"[!<>=]?={1,2}|&&|\|\||=>|->|<<|>>")
 
 
 _PERCENT_WORD = re.compile(r"(\d)\s*(?:percent|per cent)\b", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow (many|much)\b", re.IGNORECASE)
+# Courtesy that carries no request ("many thanks", "quick one"), and "401(k)" written "401k".
+_COURTESY = re.compile(r"\b(?:many thanks|thanks a lot|thank you(?: so much| very much)?|"
+                       r"thanks (?:in advance|for (?:the|your) (?:help|ideas|answer|time))|"
+                       r"i'd (?:really )?appreciate (?:your|some) (?:opinion|help|advice)|"
+                       r"quick (?:one|question)|one quick question|sorry to bother you)\b",
+                       re.IGNORECASE)
+# "per month", "each month", "$1,800 a month", "twice a day" say "monthly", "daily"
+_PER_PERIOD = re.compile(r"(?:\b(?:per|each|every|(?<=\d )a|(?<=twice )a|(?<=once )a|"
+                         r"(?<=times )a|(?<=hours )a) |(?<=\d)/)"
+                         r"(day|week|month|year|hour|quarter)\b", re.IGNORECASE)
+_PERIODIC = {"day": "daily", "week": "weekly", "month": "monthly", "year": "annually",
+             "hour": "hourly", "quarter": "quarterly"}
+_PARENTHESISED_LETTER = re.compile(r"(\d)\(([A-Za-z])\)")
 
 
 @lru_cache(maxsize=4096)
-def _profile(text: str) -> _Profile:
+def profile(text: str) -> Profile:
     # "15 percent" is "15%"; "how many" asks for a count rather than quantifying anything.
     text = _HOW_MANY.sub("how", _PERCENT_WORD.sub(r"\1%", text))
+    text = _PARENTHESISED_LETTER.sub(r"\1\2", _COURTESY.sub(" ", text))
+    text = _PER_PERIOD.sub(lambda m: " " + _PERIODIC[m.group(1).lower()], text)
     raw_words = _WORD.findall(text)
     words = tuple(_fold(w) for w in raw_words)
     stems = tuple(_stem(w) for w in words)
     numbers = tuple(_canonical_number(n) for n in _NUMBER.findall(text)) + tuple(
         _NUMBER_WORDS.get(w) or _ORDINALS[w] for w in words if w in _NUMBER_WORDS or w in _ORDINALS)
-    return _Profile(
+    return Profile(
         words=words,
         stems=frozenset(stems),
         content=tuple(s for w, s in zip(words, stems)
@@ -299,10 +300,18 @@ def _profile(text: str) -> _Profile:
         entities=_entities_of(text, raw_words),
         roles=_roles(words, stems),
         temporal=frozenset(_TEMPORAL_SYNONYMS.get(w, w) for w in words if w in TEMPORAL),
-        units=frozenset(_stem(w) for w in words if w in UNITS),
+        units=frozenset(_UNIT_NAMES.get(_stem(w), _stem(w)) for w in words if w in UNITS),
         quantifiers=frozenset(_QUANTIFIER_SYNONYMS.get(w, w) for w in words if w in QUANTIFIERS),
         text=" ".join(words),
+        joined=_neighbours_joined(words),
+        operators=tuple(_OPERATOR.findall(text)),
     )
+
+
+def _neighbours_joined(words: tuple[str, ...]) -> frozenset[str]:
+    squashed = [squash(word) for word in words]
+    return frozenset("".join(squashed[i:i + n]) for n in (1, 2, 3)
+                     for i in range(len(squashed) - n + 1))
 
 
 _ROLE_WORDS = frozenset("from into than vs versus onto against".split())
@@ -345,7 +354,8 @@ def _entities_of(text: str, raw_words: list[str]) -> tuple[str, ...]:
             or (any(ch.isdigit() for ch in word) and any(ch.isalpha() for ch in word))
             or folded in LEXICON
         )
-        if looks_named and folded not in FILLER and folded not in NEGATIONS:
+        shouted = len(word) >= 2 and word.isupper() and word.isalpha()  # US, IT: names
+        if looks_named and (folded not in FILLER or shouted) and folded not in NEGATIONS:
             found.append(_stem(folded))
     for match in _QUOTED.finditer(text):
         quoted = next(group for group in match.groups() if group)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (OSError, ValueError) as exc:
         print(f"semcache: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # a damaged or read-only diskcache store
+        print(f"semcache: the store cannot be read ({exc}); move the damaged directory away "
+              f"or fix its permissions", file=sys.stderr)
         return 2
 
 

@@ -37,6 +37,8 @@ def calibrate(args: argparse.Namespace) -> int:
         print("categories:")
         for category, row in ready.items():
             print(f"  {category}:\n    similarity_threshold: {row['threshold']:.3f}")
+            if not args.no_guard:
+                print(f"    verifier_threshold: {row['verifier_threshold']:.2f}")
     for category, row in proposals.items():
         if row["threshold"] is None:
             print(f"{category}: {row['note']}")

@@ -1,9 +1,14 @@
 """What this replica holds in memory: one entry per stored document, and its vector.
 
-The catalogue keeps the entry bookkeeping (id, category, scope, lifetime), the per-category
-recency order for quota eviction, the expiry order, and the vector index of each category,
-always in step under one lock: an entry is in the catalogue exactly when its vector is in the
-index. The store is not touched here; callers delete documents themselves.
+The catalogue keeps the entry bookkeeping (id, label, category, scope, lifetime), the per-
+category recency order for quota eviction, the expiry heap, and the vector index, always in
+step under one lock: an entry is in the catalogue exactly when its vector is in the index. The
+store is not touched here; callers delete documents themselves.
+
+One index holds every category (partitioned by scope; the category is the entry's payload):
+the category of a prompt is a guess, and a paraphrase stored under another category's guess is
+still the same request, so one search must find it whatever either side landed in (the lookup
+then applies the stricter of the two policies). Quotas, recency and expiry stay per category.
 
 At a million entries the bookkeeping must stay small beside hnswlib's 1.8 KB per vector, so
 nothing here is one Python object per entry: the entries are columns
@@ -17,18 +22,21 @@ per entry with its dicts cost 400. :class:`Entry` is a view made when asked for.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
 from litellm_semcache.engine.expiry import ExpiryHeap
 from litellm_semcache.engine.id_table import EMPTY, IdTable, pack
-from litellm_semcache.engine.recency import RecencyLists
+from litellm_semcache.engine.recency import NONE, RecencyLists
 from litellm_semcache.engine.slots import SLOT_BITS, SLOT_MASK, Entry, Slots
 from litellm_semcache.index.base import IndexFactory, IndexParams, VectorIndex
 from litellm_semcache.store.document import Document
 
 __all__ = ["Catalogue", "Entry"]
+
+
+VECTOR_SPACE = "*"  # the key of the one index in ``indexes`` (snapshots are named by it)
 
 
 class Catalogue:
@@ -78,15 +86,18 @@ class Catalogue:
     def labels_of(self, slots: np.ndarray) -> np.ndarray:
         return self.slots.labels_of(slots)
 
-    def nearest(self, category: str, scope: str, vector: np.ndarray) -> tuple[Entry | None, float] | None:
-        """The closest entry of ``scope`` in ``category`` and its similarity; the entry is None
-        when the index holds a label the catalogue no longer knows (a race with a removal)."""
-        index = self.indexes.get(category)
-        found = index.nearest(scope, vector) if index is not None else None
-        if found is None:
-            return None
-        label, similarity = found
-        return self.by_label(label), similarity
+    def nearest(self, scopes: tuple[str, ...], vector: np.ndarray) -> list[tuple[Entry, float]]:
+        """The closest entry under each of ``scopes``, whatever its category, best first (an
+        index label the catalogue no longer knows, a race with a removal, is skipped)."""
+        index = self.indexes.get(VECTOR_SPACE)
+        found: list[tuple[Entry, float]] = []
+        for scope in scopes if index is not None else ():
+            hit = index.nearest(scope, vector)  # type: ignore[union-attr]
+            entry = self.by_label(hit[0]) if hit is not None else None
+            if entry is not None:
+                found.append((entry, hit[1]))  # type: ignore[index]
+        found.sort(key=lambda pair: -pair[1])
+        return found
 
     # ------------------------------------------------------------------ writing
 
@@ -104,7 +115,7 @@ class Catalogue:
                             document.id if hashed else None)
             label = self.slots.label(slot)
             try:
-                self.index_of(document.category).add(document.scope, label, document.vector)
+                self.index().add(document.scope, label, document.vector)
             except Exception:
                 self.slots.release(slot)
                 raise
@@ -157,7 +168,7 @@ class Catalogue:
                 return False
             self._ids.remove(slot, int(self.slots.words[slot, 0]), self.slots.words)
             self._recency.unlink(slot, int(self.slots.category[slot]))
-            index = self.indexes.get(entry.category)
+            index = self.indexes.get(VECTOR_SPACE)
             if index is not None:
                 index.remove(entry.scope, entry.label)
             self.slots.release(slot)
@@ -180,6 +191,23 @@ class Catalogue:
                     break
                 victims.append(victim)
         return victims
+
+    def evict_from_fullest(self, quotas: Mapping[str, int], keep: str) -> Entry | None:
+        """Forget the least recently used entry of the category fullest relative to its quota
+        (``keep`` excepted: the entry being written); None when nothing else is held. The
+        store's size limit evicts this way: categories far into their quota give way first."""
+        with self.lock:
+            order = sorted(((self._recency.count(code) / max(quotas.get(name, 1), 1), code)
+                            for name, code in self.slots.category_codes.items()
+                            if self._recency.count(code)), reverse=True)
+            for _, code in order:
+                slot = self._recency.oldest(code)
+                while slot != NONE:
+                    victim = self.slots.view(slot)
+                    if victim is not None and victim.id != keep and self.forget(victim):
+                        return victim
+                    slot = int(self._recency.next[slot])
+            return None
 
     def retire(self, entry_id: str, version: float, category: str | None = None) -> bool:
         """Forget an entry removed from a shared store, unless this replica holds a newer
@@ -222,10 +250,11 @@ class Catalogue:
             self.indexes.clear()
             self._reset(1024)
 
-    def index_of(self, category: str) -> VectorIndex:
-        index = self.indexes.get(category)
+    def index(self) -> VectorIndex:
+        """The vector index of every category (created on first use)."""
+        index = self.indexes.get(VECTOR_SPACE)
         if index is None:
-            index = self.indexes[category] = self._make_index(self.params)
+            index = self.indexes[VECTOR_SPACE] = self._make_index(self.params)
         return index
 
     # ------------------------------------------------------------------ snapshots

@@ -35,6 +35,7 @@ class Reason(str, Enum):
     GUARD = "guard"  # detail: the rule
     EXPIRED = "expired"
     DOCUMENT_MISSING = "document_missing"
+    DOCUMENT_CORRUPT = "document_corrupt"  # checksum mismatch: the entry was dropped
     INDEX_OUT_OF_SYNC = "index_out_of_sync"
     DEADLINE = "deadline"
     FAIL_OPEN = "fail_open"  # detail: the exception type
@@ -50,12 +51,15 @@ class Reason(str, Enum):
     MODE_OFF = "mode_off"
     INVALID_REQUEST = "invalid_request"  # detail: what is wrong (also the HTTP 400 text)
     NOT_LOOKED_UP = "not_looked_up"  # LiteLLM did not ask the cache (e.g. caching off, embeddings)
+    STORE_UNAVAILABLE = "store_unavailable"  # the store could not be opened: the cache is off
     # store
     STORED = "stored"
     NOT_STORABLE = "not_storable"
     NO_STORE = "no-store"
     TTL_ZERO = "ttl_zero"
     RESPONSE_TOO_LARGE = "response_too_large"
+    INCOMPLETE_ANSWER = "incomplete_answer"  # detail: length, content_filter, stream_cut_off, ...
+    SHARED_WRITE_DENIED = "shared_write_denied"  # a shared category this writer may not write
 
     def __str__(self) -> str:
         return self.value
@@ -84,12 +88,20 @@ class Decision:
     load_state: str | None = None  # of the routed model: off | unknown | normal | overloaded
     load_score: float | None = None
     relaxed: bool = False  # served only because the load policy lowered the threshold
+    # The candidate came from a shared scope, so it may be another tenant's entry: on a miss its
+    # similarity and the reason are kept for logs and metrics but never shown to the client.
+    shared_candidate: bool = False
     latency_ms: float = 0.0
     response: Any = None
 
     @property
     def served(self) -> bool:
         return self.outcome is Outcome.HIT
+
+    @property
+    def visible_similarity(self) -> float | None:
+        """The similarity a client may see: none for a miss among other tenants' entries."""
+        return None if self.shared_candidate and not self.served else self.similarity
 
     @property
     def label(self) -> str:

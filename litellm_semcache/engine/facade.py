@@ -23,7 +23,7 @@ import structlog
 
 from litellm_semcache.breaker import CircuitBreaker
 from litellm_semcache.classify.categories import Categorizer
-from litellm_semcache.classify.verifier import GuardVerifier, Verifier
+from litellm_semcache.classify.verifier import ScoredVerifier, Verifier
 from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
 from litellm_semcache.engine import snapshots
@@ -48,6 +48,7 @@ from litellm_semcache.request import view_request
 from litellm_semcache.store.base import DocumentStore
 from litellm_semcache.store.deployment import Deployment, LocalDeployment, open_deployment
 from litellm_semcache.store.document import Document
+from litellm_semcache.store.unavailable import UnavailableDeployment
 
 log = structlog.get_logger("litellm_semcache")
 
@@ -74,9 +75,6 @@ class SemanticCache:
     ) -> None:
         self.settings = settings or load_settings(None)
         self.embedder = embedder or load_embedder(self.settings.embedding)
-        self.deployment = deployment or (LocalDeployment(store, None) if store is not None
-                                         else open_deployment(self.settings.store,
-                                                              self.settings.categories))
         self.load = load_policy or make_load_policy(self.settings.load_policy)
         self.catalogue = Catalogue(self._index_params(), index_factory)
         self.recorder = Recorder(self.settings.categories, self.catalogue.count)
@@ -88,24 +86,60 @@ class SemanticCache:
         # lookups stop embedding (a miss at once) until a probe finds the embedder fast again.
         self._embedding_breaker = CircuitBreaker(
             "embedder", failures=5, slow_after_s=self.settings.lookup_deadline_ms / 1000)
+        categorizer = Categorizer(self.settings, self.embedder)
+        categorizer.warm_up()
+        self.store_problem: str | None = None  # why the store could not be opened, if so
+        self.deployment = self._start(deployment or (
+            LocalDeployment(store, None) if store is not None else None), clock)
         self.recorder.registry.register(BreakerGauges(
             lambda: [self._embedding_breaker, *self.deployment.breakers]))
         self.recorder.registry.register(FollowerGauges(lambda: self.deployment.followers))
-        categorizer = Categorizer(self.settings, self.embedder)
-        categorizer.warm_up()
         pending, store_ = PendingMisses(), self.deployment.store
         remover = Remover(self.catalogue, store_, self.recorder, clock)
         self._remover = remover
         self.pipeline = LookupPipeline(self.settings, self.catalogue, store_, categorizer,
-                                       self._embed, self.load, verifier or GuardVerifier(),
+                                       self._embed, self.load, verifier or ScoredVerifier(),
                                        pending, remover, clock)
         self._writer = WritePath(self.settings, self.deployment, self.catalogue, categorizer,
                                  self._embed, self.load, pending, self.recorder, remover, clock)
         self._categorizer = categorizer
         self._clock = clock
-        rebuilder = Rebuilder(self.catalogue, store_, self.settings, self.embedder.name,
-                              self.embedder.dim, clock, self.deployment.snapshot_dir)
-        self.deployment.start(rebuilder, ReplicaSync(self.catalogue, rebuilder, store_, clock))
+
+    def _start(self, deployment: Deployment | None, clock: Callable[[], float]) -> Deployment:
+        """Open the store the settings name (unless one was given) and load the index from it.
+        A store that cannot be opened or read (malformed database, read-only or missing
+        directory) never stops the start: the cache then bypasses every request
+        (:mod:`~litellm_semcache.store.unavailable`), loudly."""
+        try:
+            deployment = deployment or open_deployment(self.settings.store,
+                                                          self.settings.categories)
+            rebuilder = Rebuilder(self.catalogue, deployment.store, self.settings,
+                                  self.embedder.name, self.embedder.dim, clock,
+                                  deployment.snapshot_dir, self.recorder.fault)
+            deployment.start(rebuilder, ReplicaSync(self.catalogue, rebuilder, deployment.store,
+                                                        clock))
+            return deployment
+        except Exception as exc:  # noqa: BLE001 - a broken store must not keep the proxy down
+            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.error("semcache.store_unavailable", path=self.settings.store.path,
+                      backend=self.settings.store.backend, error=reason,
+                      action="the cache bypasses every request until it is restarted on a "
+                             "working store (move the damaged directory away, or fix its "
+                             "permissions)")
+            self.recorder.fault("store_unavailable")
+            self.store_problem = reason
+            self.catalogue.clear()
+            if deployment is not None:
+                try:
+                    deployment.close()
+                except Exception:  # noqa: BLE001 - it is already broken
+                    pass
+            return UnavailableDeployment(reason)
+
+    @property
+    def available(self) -> bool:
+        """False when the store could not be opened: every request bypasses the cache."""
+        return self.store_problem is None
 
     # ------------------------------------------------------------------ lookup
 
@@ -119,6 +153,8 @@ class SemanticCache:
         """Like :meth:`lookup` without counting: for integrations that count the decision
         they finally serve (e.g. after single-flight) with :meth:`record`."""
         started = time.perf_counter()
+        if not self.available:
+            return Decision(Outcome.BYPASS, Reason.STORE_UNAVAILABLE)
         try:
             prepared = self.pipeline.prepare(dict(request), upstream_key, started)
             decision = (prepared if isinstance(prepared, Decision)
@@ -132,6 +168,8 @@ class SemanticCache:
         """The cheap part of a lookup (no embedding): a final decision (bypass, exact hit), or
         a context for :meth:`complete`. Never raises."""
         started = time.perf_counter()
+        if not self.available:
+            return Decision(Outcome.BYPASS, Reason.STORE_UNAVAILABLE)
         try:
             prepared = self.pipeline.prepare(dict(request), upstream_key, started)
         except Exception as exc:  # noqa: BLE001
@@ -171,15 +209,22 @@ class SemanticCache:
         view = view_request(request)
         category, source = self._categorizer.without_embedding(view)
         if category is None:
-            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""))
+            category, source = self._categorizer.by_embedding(self._embed(view.embed_text),
+                                                               view.prompt or "")
         return category, source
 
     # ------------------------------------------------------------------ store and maintenance
 
     def store(self, request: Mapping[str, Any], response: Any, *,
-              upstream_key: str | None = None, ttl: float | None = None) -> Decision:
-        """Store an upstream answer for ``request``. Never raises; returns what it did."""
-        return self._writer.store(dict(request), response, upstream_key=upstream_key, ttl=ttl)
+              upstream_key: str | None = None, ttl: float | None = None,
+              incomplete: str | None = None) -> Decision:
+        """Store an upstream answer for ``request``. Never raises; returns what it did.
+        Broken answers are refused (see :mod:`~litellm_semcache.engine.answers`);
+        ``incomplete`` names a defect only the caller can see (a stream that was cut off)."""
+        if not self.available:
+            return Decision(Outcome.BYPASS, Reason.STORE_UNAVAILABLE)
+        return self._writer.store(dict(request), response, upstream_key=upstream_key, ttl=ttl,
+                                  incomplete=incomplete)
 
     def sweep(self, limit: int | None = None) -> int:
         """Remove expired entries (all, or at most ``limit``); returns how many. Every write

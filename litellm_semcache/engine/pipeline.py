@@ -8,15 +8,20 @@ categorise by metadata/rules, exact match) never embed; the rest
 threshold, verification in the store, serve) do.
 
     prepare:  parse -> text? -> category (metadata, rules) -> no-cache? -> mode -> exact match?
-    complete: embed -> category (centroid) -> mode -> nearest in scope -> threshold
-              -> verify (expiry, scope, document, verifier) -> serve
+    complete: embed -> category (head, centroids) -> mode -> nearest in scope, any category
+              -> threshold -> verify (expiry, scope, document, verifier) -> serve
+
+Split-proof: the nearest entry of the scope is a candidate whatever its category (one index
+holds every category), because two wordings of one request can land in different categories. A candidate from another category is judged by the
+stricter of the two policies (the higher threshold, the guard if either has it, shadow if either
+is shadow, shared only if both are); the decision stays counted under the request's category.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,12 +33,14 @@ from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.pending import PendingMiss, PendingMisses
 from litellm_semcache.engine.removal import Remover
 from litellm_semcache.engine.writer import ttl_to_store
-from litellm_semcache.errors import InvalidRequest, StoreError
+from litellm_semcache.errors import CorruptDocument, InvalidRequest, StoreError
 from litellm_semcache.load.base import Effective, Load
 from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.store.base import DocumentStore
+from litellm_semcache.store.document import PROMPT_SOURCES
 
 Step = Callable[["LookupContext"], "Decision | None"]
+_CANDIDATES_VERIFIED = 2  # the nearest of the tenant's scope and of the shared one
 
 
 @dataclass
@@ -61,7 +68,9 @@ class LookupContext:
                             if served and self.policy else None),
             "model_group": self.view.model_group, "deployment": self.view.deployment,
             "request_key": self.view.exact_key, "load_state": served.state if served else None,
-            "load_score": served.score if served else None, **fields}
+            "load_score": served.score if served else None,
+            "shared_candidate": outcome is Outcome.MISS and self.policy is not None
+            and self.policy.shared, **fields}
         return Decision(outcome, reason, **values)  # type: ignore[arg-type]
 
 
@@ -130,7 +139,11 @@ class LookupPipeline:
         return None
 
     def _exact(self, ctx: LookupContext) -> Decision | None:
-        """Serve an identical prompt without embedding it, when its category allows."""
+        """Serve an identical prompt without embedding it, under the checks of the semantic
+        path: the entry's category must be the request's, and its scope the one that category
+        gives the request. A request the cheap steps could not categorise only takes an entry
+        whose category came from the prompt itself (rules, centroid), which the embedding would
+        give this prompt too; never one a client labelled (that could be any category)."""
         view = ctx.view
         entry = self._catalogue.get(view.exact_key) or self._catalogue.get(view.entry_id(shared=True))
         if entry is None or (ctx.category is not None and entry.category != ctx.category):
@@ -140,33 +153,65 @@ class LookupPipeline:
             return None
         exact = LookupContext(view, ctx.started)
         self._settle(exact, entry.category, "exact")
-        decision = self._verify(exact, entry, similarity=1.0)
+        decision = self._verify(exact, entry, similarity=1.0,
+                                prompt_category_only=ctx.category is None)
         return decision if decision.outcome is not Outcome.MISS else None
 
     # ------------------------------------------------------------------ embedded steps
 
     def _embed_prompt(self, ctx: LookupContext) -> Decision | None:
-        ctx.vector = self._embed(ctx.view.prompt or "")
+        ctx.vector = self._embed(ctx.view.embed_text)
         if ctx.category is None:
-            category, source = self._categorizer.by_embedding(ctx.vector)
+            category, source = self._categorizer.by_embedding(ctx.vector, ctx.view.prompt or "")
             self._settle(ctx, category, source)
         return None
 
     def _semantic(self, ctx: LookupContext) -> Decision:
         assert ctx.category is not None and ctx.policy is not None and ctx.served is not None
         self._pending.remember(ctx.view.exact_key, PendingMiss(ctx.started, ctx.category, ctx.source))
-        scope = ctx.view.scope_for(ctx.policy.shared)
-        found = self._catalogue.nearest(ctx.category, scope, ctx.vector)  # type: ignore[arg-type]
-        if found is None:
+        view = ctx.view
+        scopes = (view.scope, view.shared_scope) if ctx.policy.shared else (view.scope,)
+        found = self._catalogue.nearest(scopes, ctx.vector)  # type: ignore[arg-type]
+        if not found:
             return ctx.decide(Outcome.MISS, Reason.NO_CANDIDATE)
-        entry, similarity = found
-        if similarity < ctx.served.threshold:
-            return ctx.decide(Outcome.MISS, Reason.BELOW_THRESHOLD, similarity=similarity)
-        return self._verify(ctx, entry, similarity)
+        vetoed: list[Decision] = []
+        for entry, similarity in found:
+            judged = self._under_stricter_policy(ctx, entry.category)
+            if judged is None or similarity < judged.served.threshold:  # type: ignore[union-attr]
+                continue
+            decision = self._verify(judged, entry, similarity)
+            if decision.outcome is not Outcome.MISS:
+                return decision
+            vetoed.append(decision)
+            if len(vetoed) == _CANDIDATES_VERIFIED:
+                break
+        return vetoed[0] if vetoed else ctx.decide(Outcome.MISS, Reason.BELOW_THRESHOLD, similarity=found[0][1])
+
+    def _under_stricter_policy(self, ctx: LookupContext, category: str) -> LookupContext | None:
+        """The request's context judged under the stricter of its own policy and that of the
+        candidate's ``category``; None when that category is off."""
+        asked, served = ctx.policy, ctx.served
+        assert asked is not None and served is not None
+        if category == ctx.category:
+            return ctx
+        stored = self._settings.policy(category)
+        if stored.mode is Mode.OFF:
+            return None
+        theirs = self._load.effective(stored, ctx.view.deployment, ctx.view.model_group)
+        shadow = Mode.SHADOW in (asked.mode, stored.mode)
+        policy = asked.model_copy(update={
+            "similarity_threshold": max(asked.similarity_threshold, stored.similarity_threshold),
+            "guard": asked.guard or stored.guard, "shared": asked.shared and stored.shared,
+            "sensitive": asked.sensitive or stored.sensitive,
+            "verifier_threshold": max(asked.verifier_threshold, stored.verifier_threshold),
+            "mode": Mode.SHADOW if shadow else Mode.ON})
+        stricter = served if served.threshold >= theirs.threshold else theirs
+        return replace(ctx, policy=policy, served=replace(stricter, ttl_seconds=served.ttl_seconds))
 
     # ------------------------------------------------------------------ verification
 
-    def _verify(self, ctx: LookupContext, entry: Entry | None, similarity: float) -> Decision:
+    def _verify(self, ctx: LookupContext, entry: Entry | None, similarity: float,
+                prompt_category_only: bool = False) -> Decision:
         """Check the candidate against the clock, the document store and the verifier."""
         assert ctx.policy is not None and ctx.served is not None
         view, policy, now = ctx.view, ctx.policy, self._clock()
@@ -180,13 +225,24 @@ class LookupPipeline:
             return ctx.decide(Outcome.MISS, Reason.EXPIRED, similarity=similarity)
         try:
             document = self._store.get(entry.id, category=entry.category)
+        except CorruptDocument as exc:  # a flipped byte, a truncated file: never served
+            self._remover.drop_corrupt(entry, str(exc))
+            return ctx.decide(Outcome.MISS, Reason.DOCUMENT_CORRUPT, similarity=similarity)
         except StoreError:  # undecodable or tampered: never served, and dropped like a gone one
             document = None
         if document is None or document.scope != scope or document.expires_at <= now:
             self._remover.drop(entry)  # never serve an index entry without its document
             return ctx.decide(Outcome.MISS, Reason.DOCUMENT_MISSING, similarity=similarity)
+        if prompt_category_only and document.category_source not in PROMPT_SOURCES:
+            return ctx.decide(Outcome.MISS, Reason.NO_CANDIDATE)  # the embedding decides
+        if (policy.shared and entry.category != ctx.category
+                and document.category_source not in PROMPT_SOURCES):
+            # A shared entry its writer labelled into its category serves only requests of that
+            # category: a writer's grant for one category reaches no prompt of another.
+            return ctx.decide(Outcome.MISS, Reason.NO_CANDIDATE, similarity=similarity)
         candidate = Candidate(view.prompt or "", view.normalized, document.prompt,
-                              document.normalized, similarity)
+                              document.normalized, similarity, view.history,
+                              tuple(document.history))
         rule = self._verifier.veto(candidate, policy)
         if rule:
             return ctx.decide(Outcome.MISS, Reason.GUARD, detail=rule, similarity=similarity,
@@ -195,7 +251,7 @@ class LookupPipeline:
             return ctx.decide(Outcome.SHADOW_HIT, Reason.SHADOW, similarity=similarity,
                               entry_id=entry.id)
         self._catalogue.touch(entry)
-        exact = document.normalized == view.normalized
+        exact = entry.id == view.entry_id(policy.shared)
         return ctx.decide(Outcome.HIT, Reason.EXACT if exact else Reason.SEMANTIC,
                           similarity=similarity, entry_id=entry.id, response=document.response,
                           relaxed=similarity < policy.similarity_threshold,

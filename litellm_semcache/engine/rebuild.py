@@ -54,7 +54,8 @@ class Rebuilder:
 
     def __init__(self, catalogue: Catalogue, store: DocumentStore, settings: CacheSettings,
                  embedder_name: str, dim: int, clock: Callable[[], float],
-                 snapshot_dir: Path | None) -> None:
+                 snapshot_dir: Path | None,
+                 on_fault: Callable[[str], None] | None = None) -> None:
         self._catalogue = catalogue
         self._store = store
         self._settings = settings
@@ -63,6 +64,7 @@ class Rebuilder:
         self._clock = clock
         self._snapshot_dir = snapshot_dir
         self._by_hash = {category_hash(name): name for name in settings.categories}
+        self._on_fault = on_fault  # counts a store fault the start survived (by kind)
         self.source = "empty"  # how the last start filled the catalogue (for logs and tests)
 
     # ------------------------------------------------------------------ the three starts
@@ -70,7 +72,8 @@ class Rebuilder:
     def load_snapshot(self) -> dict[str, Any] | None:
         """Load the saved snapshot; returns the change-feed position saved with it."""
         started = time.perf_counter()
-        manifest = load_snapshot(self._catalogue, self._snapshot_dir, self._embedder_name)
+        manifest = load_snapshot(self._catalogue, self._snapshot_dir, self._embedder_name,
+                                 self._on_fault)
         if manifest is None:
             return None
         self.source = "snapshot"
@@ -220,15 +223,15 @@ class Rebuilder:
             np.ascontiguousarray(records["id"][positions]), names, category_codes,
             [_hex(np.frombuffer(scope.tobytes(), dtype=_WORD)) for scope in scopes],
             scope_codes, records["created"][positions], records["expires"][positions])
-        groups = category_codes.astype(np.int64) << 32 | scope_codes
+        groups = scope_codes.astype(np.int64)  # one index for every category: shards by scope
         order = np.argsort(groups, kind="stable")
         starts = np.flatnonzero(np.r_[True, np.diff(groups[order]) != 0])
         for rows in np.split(order, starts[1:]):
             if not len(rows):
                 continue
-            category, scope = names[int(category_codes[rows[0]])], _hex(scope_words[rows[0]])
-            self._catalogue.index_of(category).add_many(
-                scope, labels[rows], np.asarray(records["vector"][positions[rows]], np.float32))
+            self._catalogue.index().add_many(
+                _hex(scope_words[rows[0]]), labels[rows],
+                np.asarray(records["vector"][positions[rows]], np.float32))
         return stale
 
     def _scan_to_records(self, vector_log: VectorLog | None

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import structlog
+
 from litellm_semcache.engine.catalogue import Catalogue, Entry
 from litellm_semcache.observability.metrics import Recorder
 from litellm_semcache.store.base import DocumentStore
+
+log = structlog.get_logger("litellm_semcache")
 
 
 class Remover:
@@ -23,6 +27,13 @@ class Remover:
             self._store.delete(entry.id, category=entry.category)
             if expired:
                 self._recorder.expired(entry.category)
+
+    def drop_corrupt(self, entry: Entry, detail: str) -> None:
+        """Drop an entry whose document failed its checksum (loudly: the disk lied)."""
+        log.error("semcache.document_corrupt", entry_id=entry.id, category=entry.category,
+                  detail=detail[:200])
+        self._recorder.fault("document_corrupt")
+        self.drop(entry)
 
     def sweep(self, limit: int | None = None) -> int:
         """Remove expired entries (all, or at most ``limit``); returns how many."""

@@ -30,14 +30,18 @@ from typing import Any
 import numpy as np
 import structlog
 
-from litellm_semcache.engine.catalogue import Catalogue
+from litellm_semcache.engine.catalogue import VECTOR_SPACE, Catalogue
 from litellm_semcache.engine.slots import COLUMNS
 from litellm_semcache.index import snapshot
 
 log = structlog.get_logger("litellm_semcache")
 
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3  # 3: one index for every category (2 had one per category)
 MANIFEST = f"manifest.v{SNAPSHOT_FORMAT}.json"
+
+
+class SnapshotCorrupt(Exception):
+    """A snapshot file fails its size or checksum: damaged on disk, never handed to hnswlib."""
 
 
 class SnapshotUnusable(Exception):
@@ -89,21 +93,32 @@ def save_snapshot(catalogue: Catalogue, directory: Path | None, embedder_name: s
     return len(graphs)
 
 
-def load_snapshot(catalogue: Catalogue, directory: Path | None, embedder_name: str
-                  ) -> dict[str, Any] | None:
+def load_snapshot(catalogue: Catalogue, directory: Path | None, embedder_name: str,
+                  on_corrupt: Callable[[str], None] | None = None) -> dict[str, Any] | None:
     """Fill ``catalogue`` from the saved snapshot; returns the manifest (None: there is no
-    usable snapshot, and the catalogue is left empty)."""
+    usable snapshot, and the catalogue is left empty). A damaged file is logged loudly and
+    reported to ``on_corrupt``; the caller then rebuilds from the store."""
     if directory is None or not (directory / MANIFEST).is_file():
         return None
     try:
-        manifest = json.loads((directory / MANIFEST).read_text())
-        if manifest.pop("crc32", None) != _text_crc(manifest):
-            raise SnapshotUnusable("the manifest fails its checksum")
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+        except (UnicodeDecodeError, ValueError):
+            raise SnapshotCorrupt("the manifest is not JSON") from None
+        if not isinstance(manifest, dict) or manifest.pop("crc32", None) != _text_crc(manifest):
+            raise SnapshotCorrupt("the manifest fails its checksum")
         if (manifest.get("format") != SNAPSHOT_FORMAT or manifest.get("embedder") != embedder_name
                 or manifest.get("dim") != catalogue.params.dim):
             raise SnapshotUnusable("made by another format or embedding model")
         target = directory / f"snapshot-{manifest['id']}"
         _restore(catalogue, target, manifest)
+    except SnapshotCorrupt as exc:
+        catalogue.reset()
+        log.error("semcache.snapshot_corrupt", problem=str(exc)[:200], path=str(directory),
+                  action="rebuilding the index from the store")
+        if on_corrupt is not None:
+            on_corrupt("snapshot_corrupt")
+        return None
     except Exception as exc:  # noqa: BLE001 - an unusable snapshot means "rebuild"
         catalogue.reset()
         log.warning("semcache.snapshot_ignored", reason=f"{type(exc).__name__}: {exc}"[:200])
@@ -130,31 +145,30 @@ def _restore(catalogue: Catalogue, target: Path, manifest: dict[str, Any]) -> No
         labels = groups.pop((graph["category"], graph["scope"]), None)
         if labels is None:
             raise SnapshotUnusable("a graph without entries")
-        catalogue.index_of(graph["category"]).load_shard(graph["scope"], path, labels)
+        catalogue.index().load_shard(graph["scope"], path, labels)
     slots = (exact_labels & 0xFFFFFFFF).astype(np.int64)
-    names, scopes = catalogue.slots.category_names, catalogue.slots.scope_names
-    keys = catalogue.slots.category[slots].astype(np.int64) << 32 | catalogue.slots.scope[slots]
+    scopes = catalogue.slots.scope_names
+    keys = catalogue.slots.scope[slots].astype(np.int64)
     for key in np.unique(keys).tolist():
         members = keys == key
-        group = (names[key >> 32], scopes[key & 0xFFFFFFFF] or "")
+        group = (VECTOR_SPACE, scopes[key] or "")
         if groups.pop(group, None) is None:
             raise SnapshotUnusable("exact vectors without entries")
-        catalogue.index_of(group[0]).add_many(group[1], exact_labels[members],
-                                              exact_vectors[members])
+        catalogue.index().add_many(group[1], exact_labels[members], exact_vectors[members])
     if groups:
         raise SnapshotUnusable(f"{len(groups)} shards were not saved (an index without snapshots)")
 
 
 def _groups(catalogue: Catalogue) -> dict[tuple[str, str], np.ndarray]:
-    """Live labels by (category, scope)."""
+    """Live labels by shard: (the one index's name, scope); every category shares a shard."""
     slots = catalogue.live_slots()
-    names, scopes = catalogue.slots.category_names, catalogue.slots.scope_names
-    keys = catalogue.slots.category[slots].astype(np.int64) << 32 | catalogue.slots.scope[slots]
+    scopes = catalogue.slots.scope_names
+    keys = catalogue.slots.scope[slots].astype(np.int64)
     unique, inverse = np.unique(keys, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     bounds = np.searchsorted(inverse[order], np.arange(len(unique) + 1))
     labels = catalogue.labels_of(slots)
-    return {(names[int(key) >> 32], scopes[int(key) & 0xFFFFFFFF] or ""):
+    return {(VECTOR_SPACE, scopes[int(key)] or ""):
             labels[order[bounds[i]:bounds[i + 1]]] for i, key in enumerate(unique.tolist())}
 
 
@@ -191,9 +205,9 @@ def _check(path: Path, expected: dict[str, Any]) -> None:
     """Refuse a file that is not byte for byte what was saved (hnswlib's loader trusts its
     input and can crash the process on a corrupted graph)."""
     if not path.is_file() or path.stat().st_size != expected["size"]:
-        raise SnapshotUnusable(f"{path.name} is missing or has the wrong size")
+        raise SnapshotCorrupt(f"{path.name} is missing or has the wrong size")
     if _fingerprint(path)["crc32"] != expected["crc32"]:
-        raise SnapshotUnusable(f"{path.name} fails its checksum")
+        raise SnapshotCorrupt(f"{path.name} fails its checksum")
 
 
 def _remove_all_but(directory: Path, keep: str) -> None:

@@ -17,6 +17,7 @@ import structlog
 from litellm_semcache.classify.categories import Categorizer
 from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode
 from litellm_semcache.engine.catalogue import Catalogue
+from litellm_semcache.engine import answers
 from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.pending import PendingMisses
 from litellm_semcache.engine.removal import Remover
@@ -25,10 +26,11 @@ from litellm_semcache.load.base import Load
 from litellm_semcache.observability.metrics import Recorder
 from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.store.deployment import Deployment
-from litellm_semcache.store.document import Document
+from litellm_semcache.store.document import PROMPT_SOURCES, Document
 
 log = structlog.get_logger("litellm_semcache")
 _SWEEP_PER_WRITE = 16  # expired entries leave as writes arrive: an active cache needs no timer
+_SIZE_HEADROOM = 0.1  # past the size limit, evict down to 90 % of it
 
 
 class WritePath:
@@ -48,11 +50,12 @@ class WritePath:
         self._clock = clock
 
     def store(self, request: dict, response: Any, *, upstream_key: str | None = None,
-              ttl: float | None = None) -> Decision:
-        """Store ``response`` for ``request``. Never raises; records and returns what it did."""
+              ttl: float | None = None, incomplete: str | None = None) -> Decision:
+        """Store ``response`` for ``request``. Never raises; records and returns what it did.
+        ``incomplete``: why the caller knows the answer is broken (e.g. a cut-off stream)."""
         started = time.perf_counter()
         try:
-            decision = self._store(request, response, upstream_key, ttl)
+            decision = self._store(request, response, upstream_key, ttl, incomplete)
         except InvalidRequest as exc:  # malformed input is not a cache fault
             decision = Decision(Outcome.BYPASS, Reason.INVALID_REQUEST, detail=str(exc))
         except Exception as exc:  # noqa: BLE001 - a failed write is only a missed opportunity
@@ -64,7 +67,7 @@ class WritePath:
         return decision
 
     def _store(self, request: dict, response: Any, upstream_key: str | None,
-               ttl: float | None) -> Decision:
+               ttl: float | None, incomplete: str | None) -> Decision:
         view = view_request(request, upstream_key=upstream_key)
         if view.prompt is None or len(view.prompt) > self._settings.max_prompt_chars:
             return Decision(Outcome.BYPASS, Reason.NOT_STORABLE)
@@ -77,12 +80,23 @@ class WritePath:
             return Decision(Outcome.BYPASS, Reason.MODE_OFF, category=category)
         if ttl_seconds <= 0:
             return Decision(Outcome.BYPASS, Reason.TTL_ZERO, category=category)
+        refused = incomplete or answers.incomplete(response, policy)
+        if refused:
+            log.info("semcache.not_stored", category=category, reason=refused)
+            return Decision(Outcome.BYPASS, Reason.INCOMPLETE_ANSWER, detail=refused,
+                            category=category)
+        if policy.shared and not may_write_shared(policy, view, source):
+            log.info("semcache.not_stored", category=category, reason="shared_write_denied",
+                     category_source=source)
+            return Decision(Outcome.BYPASS, Reason.SHARED_WRITE_DENIED, category=category,
+                            category_source=source)
         now = self._clock()
         document = Document(
             id=view.entry_id(policy.shared), category=category,
             scope=view.scope_for(policy.shared), prompt=view.prompt, normalized=view.normalized,
-            vector=self._embed(view.prompt), response=response, created_at=now,
-            expires_at=now + ttl_seconds, model_group=view.model_group)
+            vector=self._embed(view.embed_text), response=response, created_at=now,
+            expires_at=now + ttl_seconds, model_group=view.model_group, category_source=source,
+            history=list(view.history))
         encoded = document.to_bytes()
         if len(encoded) > self._settings.max_response_bytes:
             return Decision(Outcome.BYPASS, Reason.RESPONSE_TOO_LARGE, category=category)
@@ -102,7 +116,28 @@ class WritePath:
                     self._deployment.store.delete(previous.id, category=previous.category)
             evicted = self._deployment.write(document, encoded, policy.max_entries,
                                              self._catalogue)
+            over_size = self._fit_size_limit(document.id)
         self._recorder.evicted(document.category, evicted)
+        for category, count in over_size.items():
+            self._recorder.evicted(category, count)
+
+    def _fit_size_limit(self, written: str) -> dict[str, int]:
+        """Past the store's size limit, evict (never the entry just written) until the store
+        is back under 90 % of it, the fullest category relative to its quota first; returns
+        the evictions by category. The 10 % headroom spares the next writes the same work."""
+        if self._deployment.excess_bytes() <= 0:
+            return {}
+        evicted: dict[str, int] = {}
+        quotas = {name: policy.max_entries for name, policy in self._settings.categories.items()}
+        while self._deployment.excess_bytes(headroom=_SIZE_HEADROOM) > 0:
+            victim = self._catalogue.evict_from_fullest(quotas, keep=written)
+            if victim is None:
+                break
+            self._deployment.store.delete(victim.id)
+            evicted[victim.category] = evicted.get(victim.category, 0) + 1
+        log.warning("semcache.size_limit", evicted=sum(evicted.values()),
+                    limit_mb=self._settings.store.size_limit_mb)
+        return evicted
 
     def _category_of(self, view: RequestView) -> tuple[str, str]:
         pending = self._pending.peek(view.exact_key)
@@ -110,7 +145,8 @@ class WritePath:
             return pending.category, pending.source
         category, source = self._categorizer.without_embedding(view)
         if category is None:
-            category, source = self._categorizer.by_embedding(self._embed(view.prompt or ""))
+            category, source = self._categorizer.by_embedding(self._embed(view.embed_text),
+                                                               view.prompt or "")
         return category, source
 
     def _ttl(self, policy: CategoryPolicy, view: RequestView, requested: float | None) -> float:
@@ -129,3 +165,13 @@ def ttl_to_store(policy: CategoryPolicy, effective_ttl: float, requested: float 
     if requested is None:
         return float(effective_ttl)
     return float(min(requested, max(policy.ttl_seconds, policy.ttl_cap or 0)))
+
+
+def may_write_shared(policy: CategoryPolicy, view: RequestView, source: str) -> bool:
+    """Whether this request's answer may go into a shared category's entries, which every
+    tenant is then served. With ``writers`` set, only those identities may; without, any
+    tenant may, but only when the cache chose the category from the prompt itself: a client's
+    label (metadata or tag) alone never puts an answer in front of other tenants."""
+    if policy.writers is not None:
+        return not view.writers.isdisjoint(policy.writers)
+    return source in PROMPT_SOURCES

@@ -1,9 +1,10 @@
 """What the engine needs from a vector index, so another index can be passed in (a factory),
 never patched in.
 
-An index holds the vectors of one category. Every operation names the request ``scope``: a
-query can only ever reach vectors stored under the same scope (tenant + compatibility key), so
-isolation is a partition of the key space, not a filter a code path could forget.
+An index holds the vectors of every category (the catalogue knows which is which). Every
+operation names the request ``scope``: a query can only ever reach vectors stored under the
+same scope (tenant + compatibility key), so isolation is a partition of the key space, not a
+filter a code path could forget.
 Labels are integers chosen by the engine and never reused.
 """
 

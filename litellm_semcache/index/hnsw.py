@@ -1,4 +1,4 @@
-"""The default vector index: in-process, one per category, partitioned by request scope.
+"""The default vector index: in-process, one for every category, partitioned by request scope.
 
 A query can only ever reach vectors of its own scope (tenant + compatibility key): each scope is
 a separate shard. Small shards are exact NumPy matrices; a shard that grows past
@@ -166,7 +166,7 @@ class _HnswShard:
 
 
 class CategoryIndex:
-    """All vectors of one category, one shard per scope, guarded by one lock.
+    """All vectors (of every category), one shard per scope, guarded by one lock.
 
     hnswlib is not safe for a concurrent query and insert on one index; a plain lock is enough
     here because a query takes well under a millisecond.

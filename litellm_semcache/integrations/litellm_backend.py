@@ -13,20 +13,27 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import time
 from typing import Any
 
 import litellm
 from litellm.caching.base_cache import BaseCache
+from litellm.litellm_core_utils.model_param_helper import ModelParamHelper
+from litellm.types.utils import is_litellm_owned_kwarg
 
+from litellm_semcache.answer_params import canonical, neutral
+from litellm_semcache.bounded import RecentSet
 from litellm_semcache.config import Mode
 from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.facade import SemanticCache
 from litellm_semcache.errors import InvalidRequest
 from litellm_semcache.integrations.single_flight import Flight, SingleFlight
+from litellm_semcache.integrations.stream_ends import STREAM_ENDS, WITNESS, unfinished_stream
 from litellm_semcache.request import view_request
 
 SUPPORTED_CALL_TYPES = ["completion", "acompletion", "text_completion", "atext_completion"]
+_REMEMBERED_WRITES = 4096
 
 
 class LiteLLMBackend(BaseCache):
@@ -37,15 +44,18 @@ class LiteLLMBackend(BaseCache):
         super().__init__(default_ttl=0)
         self.engine = engine
         self.single_flight = SingleFlight(engine.settings.single_flight_wait_ms / 1000)
+        self._writes = RecentSet(_REMEMBERED_WRITES)  # (call id, key, chat?) already written
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:
         request = _sync_request.get() or kwargs  # the whole request, as the async path gets it
-        decision = _unless_refused(self.engine.decide(request, upstream_key=key), request)
+        decision = self.engine.decide(request, upstream_key=scoped_key(key, request))
+        decision = _unless_refused(decision, request)
         self.engine.record(decision, request)
         _annotate(request, decision)
         return decision.response if decision.served else None
 
     async def async_get_cache(self, key: str, **kwargs: Any) -> Any:
+        key = scoped_key(key, kwargs)
         decision = await self._decide(key, kwargs)
         # A lookup cut off by its deadline or failed open (overload, open breaker) still joins
         # single-flight: identical requests must not all reach the model because the cache is busy.
@@ -84,12 +94,18 @@ class LiteLLMBackend(BaseCache):
                         response=flight.answer)
 
     def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.engine.store(kwargs, value, upstream_key=key)
+        if self._first_write(key, kwargs):
+            self.engine.store(kwargs, value, upstream_key=scoped_key(key, kwargs),
+                              incomplete=unfinished_stream(kwargs, STREAM_ENDS))
 
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        key = scoped_key(key, kwargs)
+        if not self._first_write(key, kwargs):
+            return
         stored: Decision | None = None
         try:
-            stored = await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key)
+            stored = await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key,
+                                             incomplete=unfinished_stream(kwargs, STREAM_ENDS))
         finally:
             listener = stored_here.get()
             if listener is not None and stored is not None:
@@ -98,6 +114,13 @@ class LiteLLMBackend(BaseCache):
             # when the store failed before computing it
             self.single_flight.release(stored.request_key if stored and stored.request_key
                                        else _request_key(kwargs, key), stored, value)
+
+    def _first_write(self, key: str, kwargs: dict[str, Any]) -> bool:
+        """False for a second write of one call's answer: the Router's stream wrapper and the
+        stream it wraps both hand the finished stream to the cache."""
+        call_id = kwargs.get("litellm_call_id")
+        return (not isinstance(call_id, str)
+                or self._writes.add((call_id, key, "messages" in kwargs)))
 
     async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
         for key, value in cache_list:
@@ -114,6 +137,26 @@ class LiteLLMBackend(BaseCache):
 
     def flush_cache(self) -> None:
         self.engine.flush()
+
+
+def scoped_key(key: str, kwargs: dict[str, Any]) -> str:
+    """LiteLLM's cache key plus the parameters it leaves out that can change the answer.
+
+    LiteLLM keys the OpenAI parameters it knows and skips the rest (vLLM's ``guided_choice``,
+    ``min_tokens``, ... unless ``enable_caching_on_provider_specific_optional_params``, which
+    would also key per-request objects such as ``parent_otel_span``). Its own plumbing
+    (``api_base``, ``mock_response``, ...) stays out, as in its key. LiteLLM's sync lookup shows
+    the backend no parameters at all: a sync request carrying such a parameter then never hits,
+    it is never served another request's answer."""
+    extra = {name: value for name, value in kwargs.items()
+             if value is not None and name not in _api_params() and not neutral(name)
+             and not is_litellm_owned_kwarg(name)}
+    return f"{key}|{canonical(extra)}" if extra else key
+
+
+@functools.cache
+def _api_params() -> frozenset[str]:
+    return frozenset(ModelParamHelper.get_all_llm_api_params())
 
 
 def _request_key(kwargs: dict[str, Any], key: str) -> str | None:
@@ -154,8 +197,8 @@ def _annotate(kwargs: dict[str, Any], decision: Decision) -> None:
     metadata = kwargs.get("metadata")
     if isinstance(metadata, dict):
         metadata["semcache"] = decision.as_dict()
-        if decision.similarity is not None:
-            metadata["semantic-similarity"] = decision.similarity
+        if decision.visible_similarity is not None:  # LiteLLM's x-litellm-semantic-similarity
+            metadata["semantic-similarity"] = decision.visible_similarity
 
 
 class _WholeRequestCache(litellm.Cache):
@@ -182,7 +225,12 @@ _sync_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.Conte
 
 
 def attach(engine: SemanticCache) -> litellm.Cache:
-    """Make ``engine`` LiteLLM's response cache (``litellm.cache``)."""
+    """Make ``engine`` LiteLLM's response cache (``litellm.cache``).
+
+    The stream-end witness is registered so that a cut-off stream is never stored (see
+    ``stream_ends``)."""
+    if not any(callback is WITNESS for callback in litellm.callbacks):
+        litellm.callbacks.append(WITNESS)
     backend = LiteLLMBackend(engine)
     options: dict[str, Any] = {"supported_call_types": SUPPORTED_CALL_TYPES, "max_messages": None}
     try:

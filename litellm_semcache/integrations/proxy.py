@@ -24,6 +24,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.facade import SemanticCache
 from litellm_semcache.errors import ConfigError, InvalidRequest
+from litellm_semcache.integrations.stream_ends import STREAM_ENDS
 
 log = structlog.get_logger("litellm_semcache")
 _handler: "SemcacheProxyHandler | None" = None
@@ -97,6 +98,13 @@ class SemcacheProxyHandler(CustomLogger):
         except InvalidRequest as exc:
             raise HTTPException(status_code=400, detail={"error": f"litellm-semcache: {exc}"}) from None
         return data
+
+    async def async_post_call_streaming_deployment_hook(
+            self, request_data: dict, response_chunk: object, call_type: object) -> None:
+        """Note the upstream's final chunk (the proxy may replace ``litellm.callbacks``, and
+        with it the witness ``attach()`` registered)."""
+        STREAM_ENDS.saw(request_data, response_chunk)
+        return None
 
     async def async_post_call_response_headers_hook(
         self, data: dict, user_api_key_dict: Any, response: Any, request_headers: Any = None,
@@ -180,6 +188,8 @@ def response_headers(data: dict, response: Any) -> dict[str, str]:
     if outcome == "hit" and not hidden.get("cache_hit"):
         outcome, decision = "miss", {**decision, "reason": "refused_by_litellm", "label": None}
     reason = decision.get("label") or decision.get("reason", "")
+    if outcome == "miss" and decision.get("shared_candidate"):  # how near another tenant's entry came, and why it was refused, stay in the logs
+        reason, decision = "shared_miss", {**decision, "similarity": None}
     headers = {"x-semcache": outcome, "x-semcache-reason": str(reason)}
     for key, header in (("category", "x-semcache-category"),
                         ("threshold", "x-semcache-threshold"),

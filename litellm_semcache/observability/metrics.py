@@ -31,6 +31,8 @@ from litellm_semcache.observability.stats import CostBook
 log = structlog.get_logger("litellm_semcache")
 
 UNCATEGORISED = "uncategorised"
+STORE_FAULTS = ("store_unavailable", "snapshot_corrupt", "document_corrupt")
+REFUSED = frozenset({Reason.INCOMPLETE_ANSWER, Reason.SHARED_WRITE_DENIED})
 LATENCY_BUCKETS_S = (0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 UPSTREAM_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 SIMILARITY_BUCKETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.98, 0.99, 1.0)
@@ -45,6 +47,8 @@ COUNTERS = {
     "guard_rejections": "Candidates above the threshold vetoed by the guard",
     "fail_opens": "Cache faults and deadline overruns turned into misses",
     "stores": "Answers stored",
+    "refused_stores": "Answers not stored: incomplete (cut-off stream, length, content filter, "
+                      "tool calls) or a shared category this writer may not write",
     "evictions": "Entries evicted by the category quota",
     "expirations": "Entries removed at expiry",
 }
@@ -75,6 +79,12 @@ class Recorder:
                                    "Time from a miss to the store of its answer: what a hit "
                                    "saves", ["category"], buckets=UPSTREAM_BUCKETS_S,
                                    registry=self.registry)
+        self._faults = Counter("semcache_store_faults", "Store faults the cache survived: "
+                               "store_unavailable (the cache bypasses), snapshot_corrupt (the "
+                               "shard is rebuilt), document_corrupt (the entry is dropped)",
+                               ["fault"], registry=self.registry)
+        for fault in STORE_FAULTS:
+            self._faults.labels(fault)
         self.registry.register(_DerivedGauges(self))
         for category in [*categories, UNCATEGORISED]:
             self._known(category)  # every category exported from the start, at zero
@@ -116,6 +126,12 @@ class Recorder:
             self._inc("stores", category)
         elif decision.reason in FAULTS:
             self._inc("fail_opens", category)
+        elif decision.reason in REFUSED:
+            self._inc("refused_stores", category)
+
+    def fault(self, kind: str) -> None:
+        """A store fault the cache survived (one of :data:`STORE_FAULTS`)."""
+        self._faults.labels(kind).inc()
 
     def upstream(self, category: str, latency_ms: float) -> None:
         """How long the model took to answer a miss (what a hit saves)."""

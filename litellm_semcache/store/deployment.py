@@ -15,7 +15,7 @@ The engine is handed one of these and never asks which one it got.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -80,15 +80,26 @@ class Deployment(Protocol):
         lock, so it never runs ahead of what the snapshot holds)."""
         ...
 
+    def excess_bytes(self, headroom: float = 0.0) -> int:
+        """How far the store is above ``(1 - headroom)`` of its size limit (0: within it, or
+        no limit here)."""
+        ...
+
     def close(self) -> None: ...
 
 
 class LocalDeployment:
+    """``size_limit``: (limit in bytes, how to measure the store's size) when the store has a
+    limit. It is held by the engine's own eviction; diskcache's eviction stays off, because its
+    LRU bookkeeping turns every read into a write."""
+
     def __init__(self, store: DocumentStore, snapshot_dir: Path | None,
-                 vector_log: VectorLog | None = None) -> None:
+                 vector_log: VectorLog | None = None, *,
+                 size_limit: tuple[int, Callable[[], int]] | None = None) -> None:
         self.store = store
         self.snapshot_dir = snapshot_dir
         self.vector_log = vector_log
+        self._size_limit = size_limit
         self.check: object | None = None  # the background store check of the last start
         self.followers: dict[str, Follower] = {}
         self.breakers: list[CircuitBreaker] = []
@@ -122,6 +133,12 @@ class LocalDeployment:
             current = self.vector_log.position()
         return {"log": current.as_json()} if current is not None else {}
 
+    def excess_bytes(self, headroom: float = 0.0) -> int:
+        if self._size_limit is None:
+            return 0
+        limit, volume = self._size_limit
+        return max(0, volume() - int(limit * (1 - headroom)))
+
     def close(self) -> None:
         self.store.close()
 
@@ -150,6 +167,9 @@ class SharedDeployment:
         holder.add(document)
         return sum(holder.retire(entry_id, version, document.category)
                    for entry_id, version in evicted)
+
+    def excess_bytes(self, headroom: float = 0.0) -> int:
+        return 0  # Redis keeps its own memory limit (maxmemory); quotas are global here
 
     def start(self, starter: Starter, replica: Replica) -> None:
         """From the snapshot's stream positions, or: note the positions, scan, then follow
@@ -212,15 +232,16 @@ def open_deployment(settings: "StoreSettings", categories: Iterable[str] = ()) -
 
     store_dir = Path(settings.path)
     try:
-        store = DiskcacheStore(store_dir, settings.size_limit_mb)
+        disk = DiskcacheStore(store_dir, settings.size_limit_mb)
         vector_log = VectorLog(store_dir)
     except (OSError, sqlite3.Error) as exc:  # a file there, no permission, a read-only disk
         why = ("it is a file, not a directory" if store_dir.exists() and not store_dir.is_dir()
                else getattr(exc, "strerror", None) or str(exc))
         raise ConfigError(f"store.path: cannot use {store_dir} as the cache store: {why}") from None
-    return LocalDeployment(LoggedStore(store, vector_log),
+    return LocalDeployment(LoggedStore(disk, vector_log),
                            Path(settings.snapshot_path) if settings.snapshot_path
-                           else store_dir / "index-snapshot", vector_log)
+                           else store_dir / "index-snapshot", vector_log,
+                           size_limit=(settings.size_limit_mb * 2**20, disk.volume))
 
 
 def open_store(settings: "StoreSettings", categories: Iterable[str] = ()) -> DocumentStore:

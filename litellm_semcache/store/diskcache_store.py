@@ -95,6 +95,10 @@ class DiskcacheStore:
         finally:
             self._cache.close()  # this thread's connection only; it reopens on next use
 
+    def volume(self) -> int:
+        """Bytes on disk: the database's pages plus the values kept in their own files."""
+        return int(self._cache.volume())
+
     def clear(self) -> None:
         self._cache.clear()
 

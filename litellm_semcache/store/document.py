@@ -1,17 +1,29 @@
-"""One cached answer as the document store keeps it: JSON bytes, never a pickle."""
+"""One cached answer as the document store keeps it: JSON bytes, never a pickle, and a
+checksum over them, so a flipped byte on disk is a miss, never a served answer.
+
+Layout: ``{"sum":"<blake2b-128 hex of the rest>",<the document's JSON fields>}``. It stays
+plain JSON (the Redis scripts decode it), and checking it needs no re-serialisation: the
+checksum covers the exact bytes after its own field.
+"""
 
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass
+import hashlib
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import orjson
 
-from litellm_semcache.errors import StoreError
+from litellm_semcache.errors import CorruptDocument
 
-DOCUMENT_VERSION = 1
+DOCUMENT_VERSION = 2  # 2: checksummed, category_source (version 1 documents are dropped)
+# Category sources that depend on the prompt alone (rules, centroid, the default fallback), so
+# the same prompt gets the same category again; "metadata" is a client's label.
+PROMPT_SOURCES = frozenset({"rule", "centroid", "classifier", "default"})  # from the prompt itself
+_HEAD = b'{"sum":"'
+_SUM_HEX = 32
 
 
 @dataclass
@@ -28,28 +40,48 @@ class Document:
     created_at: float
     expires_at: float
     model_group: str | None = None
+    category_source: str = ""  # how the category was chosen: metadata, rule, centroid, default
+    history: list[str] = field(default_factory=list)  # the user's earlier turns, verified
 
     def to_bytes(self) -> bytes:
         fields = asdict(self)
         fields["vector"] = base64.b64encode(self.vector.astype("<f4").tobytes()).decode("ascii")
         fields["v"] = DOCUMENT_VERSION
-        return orjson.dumps(fields)
+        body = orjson.dumps(fields)
+        return _HEAD + _checksum(body).encode("ascii") + b'",' + body[1:]
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Document":
-        """Decode stored bytes; :class:`StoreError` for anything that is not a document."""
+        """Decode stored bytes; :class:`CorruptDocument` for anything that is not a document
+        exactly as it was written."""
+        body = _verified_body(bytes(raw))
         try:
-            fields = orjson.loads(raw)
+            fields = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise StoreError(f"undecodable document: {exc}") from None
+            raise CorruptDocument(f"undecodable document: {exc}") from None
         if not isinstance(fields, dict) or fields.pop("v", None) != DOCUMENT_VERSION:
-            raise StoreError("unknown document format")
+            raise CorruptDocument("unknown document format")
         try:
             fields["vector"] = np.frombuffer(base64.b64decode(fields["vector"]), dtype="<f4").copy()
             return cls(**fields)
         except (KeyError, TypeError, ValueError) as exc:
-            raise StoreError(f"malformed document: {exc}") from None
+            raise CorruptDocument(f"malformed document: {exc}") from None
 
     @property
     def ttl_seconds(self) -> float:
         return self.expires_at - self.created_at
+
+
+def _verified_body(raw: bytes) -> bytes:
+    """The document's own JSON (``{...}``), once its checksum matched."""
+    start = len(_HEAD) + _SUM_HEX
+    if not raw.startswith(_HEAD) or raw[start:start + 2] != b'",':
+        raise CorruptDocument("no checksum (not a document, or an older format)")
+    body = b"{" + raw[start + 2:]
+    if _checksum(body).encode("ascii") != raw[len(_HEAD):start]:
+        raise CorruptDocument("checksum mismatch: the stored bytes changed")
+    return body
+
+
+def _checksum(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=16).hexdigest()

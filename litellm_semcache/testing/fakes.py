@@ -10,7 +10,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from litellm_semcache.store.base import ScanItem, Stored
+from litellm_semcache.errors import StoreError
+from litellm_semcache.store.base import ScanItem, Stored, Unreadable
 from litellm_semcache.store.document import Document
 
 
@@ -49,9 +50,12 @@ class MemoryStore:
 
     def scan(self) -> Iterator[ScanItem]:
         with self._lock:
-            rows = list(self._rows.values())
-        for raw in rows:
-            yield Stored(Document.from_bytes(raw))
+            rows = list(self._rows.items())
+        for key, raw in rows:
+            try:
+                yield Stored(Document.from_bytes(raw))
+            except StoreError:
+                yield Unreadable(key)
 
     def keys(self) -> Iterator[str]:
         with self._lock:

@@ -1,26 +1,56 @@
 """A local OpenAI-compatible stand-in model for tests and demos.
 
 It answers ``/v1/chat/completions`` and ``/v1/completions`` (streaming too) with
-``"answer to: <last user prompt>"``, counts calls and can be slowed down, so a test can prove
-that a hit never reached the model. It listens on 127.0.0.1 only.
+``"answer to: <last user prompt>"`` (with vLLM's ``guided_choice``: its first choice), counts
+calls and can be slowed down, so a test can prove that a hit never reached the model. It
+listens on 127.0.0.1 only.
+
+It can also misbehave on demand, the way real upstreams do, so a test can prove that a broken
+answer is never cached::
+
+    with StandInModel() as model:
+        with model.misbehaving(Misbehaviour.TRUNCATED_STREAM):
+            ...  # every answer in this block is broken that way
+
+See :class:`Misbehaviour` for what each one sends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-class StandInModel:
-    """``with StandInModel(latency_ms=50) as model: ... model.url, model.calls``"""
+class Misbehaviour(str, Enum):
+    """Broken or partial answers a real model server sends."""
 
-    def __init__(self, latency_ms: float = 0.0, port: int = 0) -> None:
+    TRUNCATED_STREAM = "truncated_stream"  # a stream that stops after two words: no
+    #   finish_reason, no [DONE] (a dropped connection); a plain answer is unaffected
+    STREAM_ERROR = "stream_error"  # a stream that breaks off with an error event mid-way
+    CONTENT_FILTER = "content_filter"  # two words, finish_reason content_filter
+    LENGTH = "length"  # two words, finish_reason length (cut off at the token limit)
+    TOOL_CALLS = "tool_calls"  # a tool call (get_weather) with null content
+    NULL_CONTENT = "null_content"  # finish_reason stop with null content
+    ERROR = "error"  # HTTP 500
+
+
+class StandInModel:
+    """``with StandInModel(latency_ms=50) as model: ... model.url, model.calls``
+
+    ``pad_answers_to``: answers are padded with filler words to at least this many characters
+    (large answers, e.g. for a store's size limit)."""
+
+    def __init__(self, latency_ms: float = 0.0, port: int = 0, pad_answers_to: int = 0) -> None:
         self.latency_ms = latency_ms
-        self.fail_streams = False  # True: streams break off with an error event mid-way
+        self.pad_answers_to = pad_answers_to
+        self._misbehaviour: Misbehaviour | None = None
         self.calls = 0
         self.prompts: list[str] = []
         self._lock = threading.Lock()
@@ -32,6 +62,33 @@ class StandInModel:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v1"
+
+    @property
+    def misbehaviour(self) -> Misbehaviour | None:
+        """How every call is answered while set (a :class:`Misbehaviour` or its name)."""
+        return self._misbehaviour
+
+    @misbehaviour.setter
+    def misbehaviour(self, how: Misbehaviour | str | None) -> None:
+        self._misbehaviour = None if how is None else Misbehaviour(how)
+
+    @property
+    def fail_streams(self) -> bool:
+        """Shorthand for ``misbehaviour = Misbehaviour.STREAM_ERROR``."""
+        return self.misbehaviour is Misbehaviour.STREAM_ERROR
+
+    @fail_streams.setter
+    def fail_streams(self, value: bool) -> None:
+        self.misbehaviour = Misbehaviour.STREAM_ERROR if value else None
+
+    @contextlib.contextmanager
+    def misbehaving(self, how: Misbehaviour | str) -> Iterator["StandInModel"]:
+        """Answer every call in the block with ``how``; behave again afterwards."""
+        self.misbehaviour = how
+        try:
+            yield self
+        finally:
+            self.misbehaviour = None
 
     def start(self) -> "StandInModel":
         self._thread.start()
@@ -48,14 +105,20 @@ class StandInModel:
         self.stop()
 
     def _answer(self, body: dict[str, Any]) -> str:
-        with self._lock:
-            self.calls += 1
         prompt = _last_prompt(body)
         with self._lock:
+            self.calls += 1
             self.prompts.append(prompt)
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
-        return f"answer to: {prompt}"
+        choices = body.get("guided_choice")
+        if isinstance(choices, list) and choices:  # as vLLM's guided decoding: one of them
+            return str(choices[0])
+        answer = f"answer to: {prompt}"
+        if len(answer) < self.pad_answers_to:
+            filler = " filler" * ((self.pad_answers_to - len(answer)) // 7 + 1)
+            answer += filler
+        return answer
 
 
 def _last_prompt(body: dict[str, Any]) -> str:
@@ -68,6 +131,24 @@ def _last_prompt(body: dict[str, Any]) -> str:
                 return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
             return str(content)
     return ""
+
+
+_TOOL_CALL = {"id": "call_standin", "type": "function",
+              "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}
+
+
+def _shape(text: str, how: Misbehaviour | None) -> tuple[str | None, str, list[dict] | None]:
+    """(content, finish_reason, tool_calls) of an answer under ``how``."""
+    two_words = " ".join(text.split(" ")[:2])
+    if how is Misbehaviour.CONTENT_FILTER:
+        return two_words, "content_filter", None
+    if how is Misbehaviour.LENGTH:
+        return two_words, "length", None
+    if how is Misbehaviour.TOOL_CALLS:
+        return None, "tool_calls", [_TOOL_CALL]
+    if how is Misbehaviour.NULL_CONTENT:
+        return None, "stop", None
+    return text, "stop", None
 
 
 def _handler_for(model: StandInModel) -> type[BaseHTTPRequestHandler]:
@@ -91,11 +172,15 @@ def _handler_for(model: StandInModel) -> type[BaseHTTPRequestHandler]:
                 self._json({"error": {"message": "invalid JSON"}}, status=400)
                 return
             text = model._answer(body)
+            how = model.misbehaviour
             chat = self.path.rstrip("/").endswith("/chat/completions")
-            if body.get("stream"):
-                self._stream(body, text, chat)
+            if how is Misbehaviour.ERROR:
+                self._json({"error": {"message": "stand-in failed", "type": "server_error"}},
+                           status=500)
+            elif body.get("stream"):
+                self._stream(body, text, chat, how)
             else:
-                self._json(_completion(body, text, chat))
+                self._json(_completion(body, text, chat, how))
 
         def _json(self, payload: dict[str, Any], status: int = 200) -> None:
             data = json.dumps(payload).encode()
@@ -105,34 +190,39 @@ def _handler_for(model: StandInModel) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _stream(self, body: dict[str, Any], text: str, chat: bool) -> None:
+        def _stream(self, body: dict[str, Any], text: str, chat: bool,
+                    how: Misbehaviour | None) -> None:
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.send_header("connection", "close")
             self.end_headers()
+            self.close_connection = True
+            content, finish, tool_calls = _shape(text, how)
             ident = f"cmpl-{uuid.uuid4().hex[:12]}"
-            words = text.split(" ")
+            words = content.split(" ") if content else []
             for position, word in enumerate(words):
-                if model.fail_streams and position == 2:
-                    self._event({"error": {"message": "stand-in failed mid-stream",
-                                           "type": "server_error"}})
-                    self.close_connection = True
-                    return
+                if position == 2 and how in (Misbehaviour.STREAM_ERROR,
+                                             Misbehaviour.TRUNCATED_STREAM):
+                    if how is Misbehaviour.STREAM_ERROR:
+                        self._event({"error": {"message": "stand-in failed mid-stream",
+                                               "type": "server_error"}})
+                    return  # the connection closes: no finish_reason, no [DONE]
                 piece = word if position == 0 else " " + word
-                choice = ({"index": 0, "delta": {"role": "assistant", "content": piece},
-                           "finish_reason": None} if chat else
-                          {"index": 0, "text": piece, "finish_reason": None})
-                self._event({"id": ident, "object": "chat.completion.chunk" if chat else "text_completion",
-                             "created": int(time.time()), "model": body.get("model", "stand-in"),
-                             "choices": [choice]})
-            final = ({"index": 0, "delta": {}, "finish_reason": "stop"} if chat else
-                     {"index": 0, "text": "", "finish_reason": "stop"})
-            self._event({"id": ident, "object": "chat.completion.chunk" if chat else "text_completion",
-                         "created": int(time.time()), "model": body.get("model", "stand-in"),
-                         "choices": [final]})
+                self._chunk(ident, body, chat, {"role": "assistant", "content": piece}, piece, None)
+            if tool_calls:
+                self._chunk(ident, body, chat, {"role": "assistant", "content": None,
+                                         "tool_calls": [{"index": 0, **tool_calls[0]}]}, "", None)
+            self._chunk(ident, body, chat, {}, "", finish)
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
-            self.close_connection = True
+
+        def _chunk(self, ident: str, body: dict[str, Any], chat: bool, delta: dict[str, Any],
+                   text: str, finish: str | None) -> None:
+            choice = ({"index": 0, "delta": delta, "finish_reason": finish} if chat else
+                      {"index": 0, "text": text, "finish_reason": finish})
+            self._event({"id": ident, "created": int(time.time()),
+                         "object": "chat.completion.chunk" if chat else "text_completion",
+                         "model": body.get("model", "stand-in"), "choices": [choice]})
 
         def _event(self, payload: dict[str, Any]) -> None:
             self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
@@ -141,15 +231,20 @@ def _handler_for(model: StandInModel) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _completion(body: dict[str, Any], text: str, chat: bool) -> dict[str, Any]:
-    usage = {"prompt_tokens": 8, "completion_tokens": len(text.split()),
-             "total_tokens": 8 + len(text.split())}
+def _completion(body: dict[str, Any], text: str, chat: bool,
+                how: Misbehaviour | None) -> dict[str, Any]:
+    content, finish, tool_calls = _shape(text, how)
+    tokens = len((content or "").split())
+    usage = {"prompt_tokens": 8, "completion_tokens": tokens, "total_tokens": 8 + tokens}
     if chat:
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
                 "created": int(time.time()), "model": body.get("model", "stand-in"),
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": text}}],
+                "choices": [{"index": 0, "finish_reason": finish, "message": message}],
                 "usage": usage}
     return {"id": f"cmpl-{uuid.uuid4().hex[:12]}", "object": "text_completion",
             "created": int(time.time()), "model": body.get("model", "stand-in"),
-            "choices": [{"index": 0, "finish_reason": "stop", "text": text}], "usage": usage}
+            "choices": [{"index": 0, "finish_reason": finish, "text": content or ""}],
+            "usage": usage}

@@ -21,3 +21,35 @@ def proxy_config(upstream_url: str, workdir: Path) -> dict[str, Any]:
     config["general_settings"] = {"custom_auth": "proxy_auth.user_api_key_auth",
                                   "master_key": f"sk-e2e-{secrets.token_hex(16)}"}
     return config
+
+
+def client(base_url: str, key: str) -> Any:
+    """An OpenAI client for the proxy at ``base_url`` with API key ``key`` (no retries)."""
+    import openai
+
+    return openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def metric(metrics_url: str, name: str, **labels: str) -> float:
+    """One sample of the proxy's own Prometheus endpoint (0 when absent)."""
+    import urllib.request
+
+    wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+                     if labels else "")
+    with urllib.request.urlopen(metrics_url, timeout=5) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith(wanted + " "):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def wait_for_metric(metrics_url: str, name: str, above: float, timeout: float = 10.0,
+                    **labels: str) -> float:
+    """LiteLLM writes the cache in a background task after answering: wait for the count."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (value := metric(metrics_url, name, **labels)) <= above:
+        assert time.monotonic() < deadline, f"{name}{labels} stayed at {value}"
+        time.sleep(0.05)
+    return value

@@ -14,17 +14,11 @@ import openai
 import pytest
 
 from harness import free_port, litellm_proxy
-from litellm_semcache.testing import StandInModel
+from litellm_semcache.config import load_settings
 from proxy_setup import ROOT, proxy_config
 
 pytestmark = pytest.mark.e2e
 KEY_A, KEY_B = "sk-tenant-a-0123456789", "sk-tenant-b-0123456789"
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with StandInModel() as model:
-        yield model
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +103,8 @@ def test_paraphrase_is_served_from_the_cache_with_provenance_headers(proxy, upst
     assert second.choices[0].message.content == "answer to: hi, how are you today?"
     assert headers["x-semcache"] == "hit" and headers["x-semcache-reason"] == "semantic"
     assert headers["x-semcache-category"] == "chat"
-    assert float(headers["x-semcache-similarity"]) >= float(headers["x-semcache-threshold"]) == 0.81
+    shipped = load_settings(None).policy("chat").similarity_threshold
+    assert float(headers["x-semcache-similarity"]) >= float(headers["x-semcache-threshold"]) == shipped
     assert headers["x-semcache-ttl"] == "21600"
     assert headers["x-semcache-model-group"] == "chat-small"
     assert headers["x-semcache-deployment"] == "stand-in-a"
@@ -228,7 +223,7 @@ def test_sensitive_category_does_not_serve_a_paraphrase(proxy, upstream):
     answer, headers = chat(proxy, "What symptoms does diabetes cause?")
 
     assert headers["x-semcache"] == "miss" and headers["x-semcache-category"] == "medical"
-    assert headers["x-semcache-reason"] == "below_threshold"
+    assert headers["x-semcache-reason"] == "guard:score"  # reworded: the verifier refuses it
     assert answer.choices[0].message.content == "answer to: What symptoms does diabetes cause?"
     assert upstream.calls == before + 1
 

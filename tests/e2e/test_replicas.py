@@ -14,19 +14,12 @@ import pytest
 import redis
 
 from harness import RedisServer, free_port, litellm_proxy
-from litellm_semcache.testing import StandInModel
 from proxy_setup import ROOT, proxy_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 KEY = "sk-tenant-a-0123456789"
 REDIS_PASSWORD = f"redis-pw-{secrets.token_hex(8)}"
 UPSTREAM_SECRET = "sk-upstream-SECRET-value"
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with StandInModel() as model:
-        yield model
 
 
 @pytest.fixture(scope="module")

@@ -360,7 +360,8 @@ def test_disable_cache_turns_the_cache_off(cache):
 # ---------------------------------------------------------------- semantic hits
 
 def test_semantic_paraphrase_is_served_sync(install_cache):
-    install_cache(categories={"default": {"similarity_threshold": 0.8}})
+    # LiteLLM's semantic cache decides by cosine: no score operating point (the guard stays)
+    install_cache(categories={"default": {"similarity_threshold": 0.8, "verifier_threshold": 0.0}})
     first = ask("write a one sentence poem about summer", "Summer sun shines bright and warm.",
                 max_tokens=20)
     second = ask("write a one sentence poem about summertime", "THE MODEL WAS CALLED",
@@ -370,7 +371,8 @@ def test_semantic_paraphrase_is_served_sync(install_cache):
 
 
 async def test_semantic_paraphrase_is_served_async(install_cache):
-    engine = install_cache(categories={"default": {"similarity_threshold": 0.7}})
+    engine = install_cache(categories={"default": {"similarity_threshold": 0.7,
+                                                   "verifier_threshold": 0.0}})
     first = await aask("write a one sentence poem about summer",
                        "Summer sun shines bright and warm.", max_tokens=5)
     await settle(engine, 1)

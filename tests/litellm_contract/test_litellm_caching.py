@@ -14,7 +14,7 @@ import litellm
 import pytest
 from contract_support import ask, content, user, was_hit
 
-SKY, SKY_AGAIN = "What color is the sky?", "Tell me the colour of the daytime sky."
+SKY, SKY_AGAIN = "What color is the sky?", "Tell me the colour of the sky, please."
 FIRST, SECOND = "hi, how are you today?", "hello, how are you doing?"
 
 

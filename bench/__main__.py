@@ -6,6 +6,7 @@
     python -m bench replay --prompts 3000          # ShareGPT first turns through the cache
     python -m bench proxy --requests 500
     python -m bench quality                 # labelled pairs: hit and false-hit rates
+    python -m bench budgets                 # every system at the same false-hit budgets only
     python -m bench load                    # static vs adaptive policy on a real vLLM (CPU)
     python -m bench soak --minutes 5        # two replicas over one redis-server (not in "all")
     python -m bench faults                  # a Redis SIGKILL and restart under load (not in "all")
@@ -48,8 +49,8 @@ def main() -> int:
         return importlib.import_module(TOOLS[sys.argv[1]]).main(sys.argv[2:])
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("suite", nargs="?",
-                        choices=["all", "lookup", "peers", "replay", "proxy", "quality", "load",
-                                 "soak", "faults", "cluster"],
+                        choices=["all", "lookup", "peers", "replay", "proxy", "quality", "budgets",
+                                 "load", "soak", "faults", "cluster"],
                         default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
@@ -81,6 +82,8 @@ def main() -> int:
         _replay(args)
     if args.suite in ("all", "quality"):
         _quality(args)
+    if args.suite == "budgets":
+        _budgets(args)
     if args.suite in ("all", "proxy"):
         _proxy(args)
     if args.suite in ("all", "load"):
@@ -162,9 +165,14 @@ def _quality(args: argparse.Namespace) -> None:
     labelled = decision_quality.run(limit=24 if args.smoke else None, gptcache=not args.smoke)
     decision_quality.print_tables(labelled)
     _write("decision_quality_smoke.json" if args.smoke else "decision_quality.json", labelled)
-    from bench import operating_points  # every system at the same false-hit budgets
+    _budgets(args)
 
-    budgets = operating_points.run(limit=limit)
+
+def _budgets(args: argparse.Namespace) -> None:
+    """Every system at the same false-hit budgets (also alone: ``python -m bench budgets``)."""
+    from bench import operating_points
+
+    budgets = operating_points.run(limit=12 if args.smoke else None)
     operating_points.print_table(budgets)
     _write("operating_points_smoke.json" if args.smoke else "operating_points.json", budgets)
 

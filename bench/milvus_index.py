@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class MilvusCategoryIndex:
 
     client: Any = None  # one Milvus Lite server per process, shared by every category
     database: str | None = None  # its data directory
-    evidence: dict[str, dict[str, Any]] = {}  # collection -> how its index was seen in use
+    evidence: ClassVar[dict[str, dict[str, Any]]] = {}  # collection -> how its HNSW use was seen
 
     def __init__(self, params: IndexParams) -> None:
         self._params = params

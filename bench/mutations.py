@@ -225,7 +225,7 @@ def _pytest(tree: Path, args: list[str]) -> dict[str, Any]:
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x", *args]
     try:
         done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT_S)
+                              timeout=RUN_TIMEOUT_S, check=False)  # a failure is a kill
     except subprocess.TimeoutExpired:
         return {"rc": 124, "first_failure": f"timeout after {RUN_TIMEOUT_S} s"}
     failed = re.search(r"^(?:FAILED|ERROR) (\S+)", done.stdout, re.MULTILINE)
@@ -237,7 +237,7 @@ def _collected(tree: Path) -> set[str]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                            "--collect-only", "tests"], cwd=tree, env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
     return {line.strip() for line in done.stdout.splitlines() if "::" in line}
 
 
@@ -280,12 +280,16 @@ def _record(label: str, commit: str, working_tree: bool, load_before: list[float
             rows: list[dict[str, Any]]) -> None:
     results = json.loads(RESULTS.read_text())["results"] if RESULTS.is_file() else {}
     results[label] = {"commit": commit, "working_tree": working_tree,
+                      "command": " ".join(["python -m bench mutations", *sys.argv[2:]]),
                       "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
                       "load_average": {"start": load_before,
                                        "end": [round(x, 2) for x in os.getloadavg()]},
                       "mutations": rows}
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"results": results}, indent=2) + "\n")
+    payload = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               "command": "python -m bench mutations [--rev REV] --label LABEL (one run a label)",
+               "results": results}
+    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULTS} ({label})")
 
 

@@ -48,7 +48,7 @@ def best_at_budgets(dev: Scored, test: Scored | None = None,
     for budget in budgets:
         allowed = [(m["hit_rate"], threshold, m) for threshold, m in measured
                    if m["false_hit_rate"] <= budget + 1e-12]
-        hits, threshold, chosen = max(allowed, key=lambda row: (row[0], row[1]))
+        _, threshold, chosen = max(allowed, key=lambda row: (row[0], row[1]))
         row = {"threshold": None if threshold == float("inf") else round(threshold, 4),
                "chosen": chosen}
         if test is not None:

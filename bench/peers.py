@@ -23,7 +23,14 @@ import numpy as np
 
 from bench import lookup_cost
 from bench.gptcache_setup import gptcache
-from bench.lookup_cost import CATEGORY, QUERIES, percentiles, release_freed_memory, request_for, rss_mb
+from bench.lookup_cost import (
+    CATEGORY,
+    QUERIES,
+    percentiles,
+    release_freed_memory,
+    request_for,
+    rss_mb,
+)
 from litellm_semcache.config import CacheSettings, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
 from litellm_semcache.engine import Outcome, SemanticCache

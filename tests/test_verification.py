@@ -9,22 +9,25 @@ from helpers import HIT, MISS, chat
 from litellm_semcache.store import Document
 from litellm_semcache.store.diskcache_store import DiskcacheStore
 
-ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": []}'}
+# a complete answer: the writer stores nothing else (issue 11), so an empty one proves nothing
+ANSWER = {"timestamp": 1.0, "response": '{"id": "r1", "choices": [{"index": 0, '
+          '"finish_reason": "stop", "message": {"role": "assistant", "content": "purr"}}]}'}
 CHAT = {"metadata": {"semcache_category": "chat"}}
 
 
 def test_s_maxage_refuses_entries_older_than_it(make_cache, clock):
     cache = make_cache()
-    cache.store(chat("Tell me a joke about cats", **CHAT), ANSWER)
+    stored, paraphrase = "hi, how are you today?", "hello, how are you doing?"
+    cache.store(chat(stored, **CHAT), ANSWER)
     clock.advance(31)
 
     def ask(prompt, max_age):
         return cache.lookup(chat(prompt, cache={"s-maxage": max_age}, **CHAT))
 
-    exact_too_old = ask("Tell me a joke about cats", 30)
-    paraphrase_too_old = ask("Tell me a funny joke about cats", 30)
-    exact_young_enough = ask("Tell me a joke about cats", 60)
-    paraphrase_young_enough = ask("Tell me a funny joke about cats", 60)
+    exact_too_old = ask(stored, 30)
+    paraphrase_too_old = ask(paraphrase, 30)
+    exact_young_enough = ask(stored, 60)
+    paraphrase_young_enough = ask(paraphrase, 60)
 
     assert (exact_too_old.outcome, exact_too_old.reason) == (MISS, "expired")
     assert (paraphrase_too_old.outcome, paraphrase_too_old.reason) == (MISS, "expired")

@@ -75,3 +75,21 @@ def wait_until_live(base: str, process: subprocess.Popen[bytes], log: Path, time
     process.kill()
     raise RuntimeError(f"{what} did not start in {timeout:.0f} s:\n"
                        f"{log.read_text(errors='replace')[-4000:]}")
+
+
+def tenant_proxy_config(upstream_url: str, workdir: Path, master_key_prefix: str = "sk-dev"
+                        ) -> dict[str, Any]:
+    """``proxy.example.yaml`` pointed at ``upstream_url``, with the two test API keys of
+    :mod:`harness.tenants` (copied into ``workdir``, where the proxy loads it) and a random
+    master key."""
+    import secrets
+    import shutil
+
+    shutil.copy(Path(__file__).with_name("tenants.py"), workdir / "proxy_auth.py")
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "proxy.example.yaml")
+                            .read_text())
+    for deployment in config["model_list"]:
+        deployment["litellm_params"]["api_base"] = upstream_url
+    config["general_settings"] = {"custom_auth": "proxy_auth.user_api_key_auth",
+                                  "master_key": f"{master_key_prefix}-{secrets.token_hex(16)}"}
+    return config

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import litellm
 import pytest
-import yaml
 from contract_support import POLICY, ROOT, SHORT_FLIGHT_MS, ContractProxy
 
 import litellm_semcache
@@ -85,14 +82,9 @@ def default_cache(install_cache):
 # ---------------------------------------------------------------- the real proxy (e2e)
 
 def _proxy_config(upstream_url: str, workdir: Path) -> dict[str, Any]:
-    auth = Path(__file__).with_name("contract_proxy_auth.py")
-    shutil.copy(auth, workdir / auth.name)
-    config = yaml.safe_load((ROOT / "proxy.example.yaml").read_text())
-    for deployment in config["model_list"]:
-        deployment["litellm_params"]["api_base"] = upstream_url
-    config["general_settings"] = {"custom_auth": "contract_proxy_auth.user_api_key_auth",
-                                  "master_key": f"sk-contract-{secrets.token_hex(16)}"}
-    return config
+    from harness import tenant_proxy_config
+
+    return tenant_proxy_config(upstream_url, workdir, master_key_prefix="sk-contract")
 
 
 @contextlib.contextmanager

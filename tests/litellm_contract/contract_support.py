@@ -70,7 +70,7 @@ async def quiet(seconds: float = 0.3) -> None:
 
 # ---------------------------------------------------------------- the real proxy (e2e)
 
-KEY_A, KEY_B = "sk-contract-a-0123456789", "sk-contract-b-0123456789"  # contract_proxy_auth.py
+from harness.tenants import KEY_A, KEY_B  # noqa: E402, F401 - the test proxy's two keys
 
 
 @dataclass(frozen=True)

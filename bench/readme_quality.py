@@ -136,7 +136,12 @@ def mutations(results: dict[str, Any]) -> list[str]:
             return "-"
         if row["result"] != "killed":
             return f"**{row['result']}**"
-        return f"killed by `{row['by'].split('::')[-1]}`" if row.get("by") else "killed"
+        if not row.get("by"):
+            return "killed"
+        test = row["by"].split("::")[-1]
+        if "[" in test and not test.endswith("]"):  # pytest's id cut at a space in a parameter
+            test = test.split("[")[0]
+        return f"killed by `{test}`"
 
     header = ["mutation", "breaks", *[f"{label} (`{run['commit']}`)" for label, run in runs]]
     rows = [[f"`{name}`", next(r[name]["breaks"] for r in by_run if name in r),

@@ -5,6 +5,7 @@
     python -m bench peers --entries 10000 100000   # ours vs Milvus Lite variant, GPTCache, NumPy
     python -m bench replay --prompts 3000          # ShareGPT first turns through the cache
     python -m bench proxy --requests 500
+    python -m bench concurrency --clients 1 50 200   # proxies with and without the cache
     python -m bench quality                 # labelled pairs: hit and false-hit rates
     python -m bench budgets                 # every system at the same false-hit budgets only
     python -m bench load                    # static vs adaptive policy on a real vLLM (CPU)
@@ -49,8 +50,8 @@ def main() -> int:
         return importlib.import_module(TOOLS[sys.argv[1]]).main(sys.argv[2:])
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("suite", nargs="?",
-                        choices=["all", "lookup", "peers", "replay", "proxy", "quality", "budgets",
-                                 "load", "soak", "faults", "cluster"],
+                        choices=["all", "lookup", "peers", "replay", "proxy", "concurrency",
+                                 "quality", "budgets", "load", "soak", "faults", "cluster"],
                         default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
@@ -67,6 +68,14 @@ def main() -> int:
     parser.add_argument("--cpus", type=int, nargs="+",
                         help="peers suite: CPUs every system is pinned to (default: the last one)")
     parser.add_argument("--prompts", type=int, default=3000, help="replay suite: ShareGPT prompts")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 50, 200],
+                        help="concurrency suite: concurrent clients per series")
+    parser.add_argument("--upstream-ms", type=float, default=200.0,
+                        help="concurrency suite: stand-in upstream latency")
+    parser.add_argument("--compare-with", default=None, metavar="CHECKOUT",
+                        help="concurrency suite: also run the cache of another checkout")
+    parser.add_argument("--distinct", type=float, default=0.3,
+                        help="concurrency suite: distinct ShareGPT prompts per request")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -86,6 +95,8 @@ def main() -> int:
         _budgets(args)
     if args.suite in ("all", "proxy"):
         _proxy(args)
+    if args.suite in ("all", "concurrency"):
+        _concurrency(args)
     if args.suite in ("all", "load"):
         _load(args)
     if args.suite == "soak" or (args.suite == "all" and args.smoke):
@@ -258,6 +269,38 @@ def _proxy(args: argparse.Namespace) -> None:
     _write("proxy_latency_smoke.json" if args.smoke else "proxy_latency.json", results)
 
 
+def _concurrency(args: argparse.Namespace) -> None:
+    from bench import concurrency
+
+    if args.smoke:
+        results = concurrency.run((1, 8), args.upstream_ms, requests_per_client=4,
+                                  minimum_requests=12, compare_with=args.compare_with)
+    else:
+        results = concurrency.run(tuple(args.clients), args.upstream_ms,
+                                  compare_with=args.compare_with, distinct=args.distinct)
+    load = ", ".join(f"{value:.2f}" for value in results["load_average"])
+    table = Table(title=f"LiteLLM proxy under concurrent clients, {args.upstream_ms:g} ms "
+                        f"upstream (load average at the end: {load})")
+    for column in ("clients", "proxy", "req/s", "vs no cache", "p50 ms", "p99 ms",
+                   "upstream calls / distinct prompts", "hit rate", "fail-open", "errors",
+                   "proxy CPU ms/req", "proxy RSS MB"):
+        table.add_column(column, justify="left" if column == "proxy" else "right")
+    for row in results["rows"]:
+        table.add_row(str(row["clients"]), row["proxy"], f"{row['throughput_rps']:.1f}",
+                      f"{row['throughput_vs_no_cache']:.2f}x", f"{row['p50_ms']:.0f}",
+                      f"{row['p99_ms']:.0f}",
+                      f"{row['upstream_calls']:,} / {row['distinct_prompts']:,}",
+                      f"{row['hit_rate']:.1%}", f"{row['fail_open_share']:.1%}",
+                      str(row["errors"]), f"{row['proxy_cpu_ms_per_request']:.1f}",
+                      str(row["proxy_rss_mb"]))
+    Console(width=200).print(table)
+    name = "concurrency_smoke" if args.smoke else (
+        "concurrency" if args.distinct == 0.3 else f"concurrency_distinct{args.distinct:g}")
+    _write(f"{name}.json", results)
+    concurrency.plot(results, RESULTS / f"{name}.png")
+    print(f"wrote {RESULTS / name}.png")
+
+
 def _soak(args: argparse.Namespace) -> None:
     from bench import soak
 
@@ -310,48 +353,12 @@ def _peers(args: argparse.Namespace) -> None:
                                    (args.entries, args.queries, args.time_box, args.rounds))
     cpus = set(args.cpus) if args.cpus else {max(os.sched_getaffinity(0))}
     results = peer_rounds.run(sizes, args.systems, queries, args.vectors, rounds, box, cpus)
-    rows = results["systems"]
-    measured = [row for row in rows if "error" not in row]
-    table = Table(title=f"lookup side by side (ms; {args.vectors} stored vectors, same queries; "
-                        f"median of {rounds} interleaved rounds [lowest - highest round])")
-    for column in ("entries", "system", "miss p50 excl. embed", "miss p99 excl. embed",
-                   "miss p50 incl. embed", "exact hit p50", "n", "RAM B/entry", "disk B/entry",
-                   "load s", "load average"):
-        table.add_column(column, justify="left" if column == "system" else "right")
-    for row in rows:
-        if "error" in row:
-            table.add_row(f"{row['entries']:,}", row["system"], row["error"][:60], *[""] * 8)
-            continue
-        table.add_row(f"{row['entries']:,}", row["system"],
-                      *[_median_and_range(row[figure], stat) for figure, stat in (
-                          ("miss_excluding_embedding", "p50_ms"),
-                          ("miss_excluding_embedding", "p99_ms"),
-                          ("miss_including_embedding", "p50_ms"), ("hit_exact", "p50_ms"))],
-                      str(row["miss_excluding_embedding"]["n"]), f"{row['ram_bytes_per_entry']:,}",
-                      f"{row['disk_bytes_per_entry']:,}" if row["disk_bytes_per_entry"] else "-",
-                      f"{row['load_s']:.0f}",
-                      "{:.1f} - {:.1f}".format(*row["load_average_range"]))
-    Console(width=200).print(table)
+    measured = [row for row in results["systems"] if "error" not in row]
     ratios = peers.ratios(measured)
-    table = Table(title="ours / peer, medians (below 1: ours is cheaper)")
-    for column in ("entries", "peer", "miss p50 excl.", "miss p99 excl.", "miss p50 incl.",
-                   "exact hit p50", "RAM/entry", "disk/entry"):
-        table.add_column(column, justify="left" if column == "peer" else "right")
-    for pair in ratios:
-        table.add_row(f"{pair['entries']:,}", pair["peer"], *[
-            "-" if pair[key] is None else f"{pair[key]:.3g}" for key in (
-                "miss_excluding_embedding_p50_ms", "miss_excluding_embedding_p99_ms",
-                "miss_including_embedding_p50_ms", "hit_exact_p50_ms", "ram_bytes_per_entry",
-                "disk_bytes_per_entry")])
-    Console(width=180).print(table)
+    peer_rounds.print_tables(results["systems"], ratios, args.vectors, rounds)
     name = "peers_smoke" if args.smoke else f"peers_{args.vectors}"
     _write(f"{name}.json", results | {"ratios_ours_over_peer": ratios})
     plots.peers(measured, RESULTS / f"{name}.png")
-
-
-def _median_and_range(figure: dict[str, Any], stat: str) -> str:
-    low, high = figure[f"{stat}_range"]
-    return f"{figure[stat]:.3f} [{low:.3f} - {high:.3f}]"
 
 
 def _replay(args: argparse.Namespace) -> None:

@@ -135,3 +135,47 @@ def _summarise(row: dict[str, Any]) -> dict[str, Any]:
     row["load_average_range"] = [min(loads), max(loads)]
     row["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return row
+
+
+def print_tables(rows: list[dict[str, Any]], ratios: list[dict[str, Any]], vectors: str,
+                 rounds: int) -> None:
+    """The run's tables on the terminal: every system per size, then ours / peer."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"lookup side by side (ms; {vectors} stored vectors, same queries; "
+                        f"median of {rounds} interleaved rounds [lowest - highest round])")
+    for column in ("entries", "system", "miss p50 excl. embed", "miss p99 excl. embed",
+                   "miss p50 incl. embed", "exact hit p50", "n", "RAM B/entry", "disk B/entry",
+                   "load s", "load average"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for row in rows:
+        if "error" in row:
+            table.add_row(f"{row['entries']:,}", row["system"], row["error"][:60], *[""] * 8)
+            continue
+        table.add_row(f"{row['entries']:,}", row["system"],
+                      *[_median_and_range(row[figure], stat) for figure, stat in (
+                          ("miss_excluding_embedding", "p50_ms"),
+                          ("miss_excluding_embedding", "p99_ms"),
+                          ("miss_including_embedding", "p50_ms"), ("hit_exact", "p50_ms"))],
+                      str(row["miss_excluding_embedding"]["n"]), f"{row['ram_bytes_per_entry']:,}",
+                      f"{row['disk_bytes_per_entry']:,}" if row["disk_bytes_per_entry"] else "-",
+                      f"{row['load_s']:.0f}",
+                      "{:.1f} - {:.1f}".format(*row["load_average_range"]))
+    Console(width=200).print(table)
+    table = Table(title="ours / peer, medians (below 1: ours is cheaper)")
+    for column in ("entries", "peer", "miss p50 excl.", "miss p99 excl.", "miss p50 incl.",
+                   "exact hit p50", "RAM/entry", "disk/entry"):
+        table.add_column(column, justify="left" if column == "peer" else "right")
+    for pair in ratios:
+        table.add_row(f"{pair['entries']:,}", pair["peer"], *[
+            "-" if pair[key] is None else f"{pair[key]:.3g}" for key in (
+                "miss_excluding_embedding_p50_ms", "miss_excluding_embedding_p99_ms",
+                "miss_including_embedding_p50_ms", "hit_exact_p50_ms", "ram_bytes_per_entry",
+                "disk_bytes_per_entry")])
+    Console(width=180).print(table)
+
+
+def _median_and_range(figure: dict[str, Any], stat: str) -> str:
+    low, high = figure[f"{stat}_range"]
+    return f"{figure[stat]:.3f} [{low:.3f} - {high:.3f}]"

@@ -91,7 +91,7 @@ def cluster(results: dict[str, Any]) -> list[str]:
 
 
 _CONCURRENCY_PROXIES = {"no_cache": "no cache", "cache": "cache (this checkout)",
-                        "cache_compared": "cache (`--compare-with` checkout)"}
+                        "cache_compared": "cache (compared checkout)"}
 
 
 def concurrency(results: dict[str, Any]) -> list[str]:

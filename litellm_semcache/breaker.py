@@ -47,16 +47,25 @@ class CircuitBreaker:
                 return CLOSED
             return HALF_OPEN if self._clock() - self._opened_at >= self._reset_after else OPEN
 
-    def call(self, operation: Callable[[], T]) -> T:
-        """Run ``operation`` unless the breaker is open; raises :class:`CircuitOpen` then."""
+    def call(self, operation: Callable[[], T], *, slow_after_s: float | None = None) -> T:
+        """Run ``operation`` unless the breaker is open; raises :class:`CircuitOpen` then.
+        ``slow_after_s`` replaces the breaker's own limit for this call (a batch of n texts
+        may take n times as long as one)."""
         self._admit()
+        return self.observe(operation, slow_after_s=slow_after_s)
+
+    def observe(self, operation: Callable[[], T], *, slow_after_s: float | None = None) -> T:
+        """Run ``operation`` whatever the state (work already accepted, such as a queued
+        write, is never dropped) and let its outcome and duration move the breaker as
+        :meth:`call` does."""
         started = self._clock()
         try:
             result = operation()
         except Exception:
             self._failed()
             raise
-        if self._slow_after is not None and self._clock() - started > self._slow_after:
+        slow_after = slow_after_s if slow_after_s is not None else self._slow_after
+        if slow_after is not None and self._clock() - started > slow_after:
             self._failed()  # in-process work cannot be interrupted: stop calling it instead
         else:
             self._succeeded()

@@ -120,12 +120,16 @@ class Rule(_Strict):
 
 
 class EmbeddingSettings(_Strict):
-    model: str | None = Field(
-        None, description="path or sentence-transformers name; None = bundled all-MiniLM-L6-v2"
-    )
+    model: str | None = Field(None, description="path or sentence-transformers name; None = "
+                                                "bundled all-MiniLM-L6-v2")
     backend: str = Field("auto", pattern="^(auto|onnx|torch)$")
     memo_size: int = Field(1024, ge=0)
     cache_dir: str | None = Field(None, description="where the ONNX export is kept")
+    threads: int | None = Field(None, ge=1, le=64, description="ONNX threads; None = cores/2, ≤ 4")
+    batch_max: int = Field(16, ge=1, le=256, description="lookups embedded in one model call")
+    batch_wait_ms: float = Field(1.0, ge=0, le=2, description="a batch's wait for more lookups")
+    queue_max: int = Field(256, ge=1, description="lookups waiting for an embedding; beyond it "
+                           "(or past the deadline) a lookup is a miss, reason overloaded")
 
 
 class StoreSettings(_Strict):

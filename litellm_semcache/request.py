@@ -89,17 +89,24 @@ class RequestView:
         return _digest(self.scope_for(shared), self.history_normalized, self.normalized)
 
 
-def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None) -> RequestView:
+def view_request(kwargs: Mapping[str, Any], *, upstream_key: str | None = None,
+                 max_prompt_chars: int | None = None) -> RequestView:
     """Build the cache's view of one request from LiteLLM-style kwargs.
 
     ``upstream_key`` is LiteLLM's own cache key (params + tenant, without the messages under the
     semantic key rules; the LiteLLM backend adds the parameters that key leaves out); when given
     it stands in for the parameters, which LiteLLM's sync path does not pass to the backend.
+
+    A prompt longer than ``max_prompt_chars`` is refused here, on its raw length, before any
+    normalisation: NFKC can grow a hostile text many times over (U+FDFA becomes 18 characters)
+    and this runs on the proxy's event loop.
     """
     metadata = _metadata(kwargs)
     controls = parse_controls(kwargs.get("cache"), kwargs.get("ttl"))
     messages = kwargs.get("messages")
     prompt, context, bypass = _split_messages(messages, kwargs.get("prompt"))
+    if prompt and max_prompt_chars is not None and len(prompt) > max_prompt_chars:
+        prompt, bypass = None, "prompt_too_long"
     tenant = _digest(*(str(metadata.get(name) or "") for name in TENANT_FIELDS))
     params = upstream_key if upstream_key is not None else fingerprint(kwargs)
     # LiteLLM's key already carries the namespace ("ns:<hash>"); its sync lookup hides the

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from litellm_semcache.engine import Outcome
-from litellm_semcache.testing import FakeClock
+from litellm_semcache.testing import FakeClock, FakeEmbedder
 
 HIT, MISS, BYPASS, SHADOW_HIT = Outcome.HIT, Outcome.MISS, Outcome.BYPASS, Outcome.SHADOW_HIT
 __all__ = ["BYPASS", "FakeClock", "HIT", "MISS", "SHADOW_HIT", "chat", "expected_for_reader",
@@ -92,3 +95,29 @@ def install_shipped_policy(embedder: Any, **store: Any):
     yield engine
     litellm.cache = previous
     engine.close()
+
+
+class GatedEmbedder:
+    """FakeEmbedder whose calls wait at a gate once ``close_gate()`` was called; records every
+    call's texts."""
+
+    def __init__(self) -> None:
+        self.inner = FakeEmbedder()
+        self.dim, self.name = self.inner.dim, self.inner.name
+        self.calls: list[list[str]] = []
+        self.entered = threading.Event()
+        self._gate = threading.Event()
+        self._gate.set()
+
+    def close_gate(self) -> None:
+        self._gate.clear()
+        self.entered.clear()
+
+    def open_gate(self) -> None:
+        self._gate.set()
+
+    def embed(self, texts) -> np.ndarray:
+        self.calls.append(list(texts))
+        self.entered.set()
+        assert self._gate.wait(30), "the gate was never opened"
+        return self.inner.embed(texts)

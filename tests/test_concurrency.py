@@ -53,7 +53,7 @@ def test_200_concurrent_overlapping_requests(installed_on_redis, redis_server):
     assert sum(upstream[prompt] for prompt in NEAR) <= len(NEAR)
 
     expected = len(BASE) + sum(upstream[prompt] for prompt in NEAR)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a busy box: writes are slow, never lost
     while len(installed_on_redis) < expected:  # LiteLLM stores in background tasks
         assert time.monotonic() < deadline, f"lost writes: {len(installed_on_redis)} < {expected}"
         time.sleep(0.05)

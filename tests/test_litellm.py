@@ -105,8 +105,8 @@ def test_async_lookup_is_cut_off_at_the_deadline(installed, embedder, monkeypatc
     import time
 
     installed.settings.lookup_deadline_ms = 100
-    real = embedder.embed_one
-    monkeypatch.setattr(embedder, "embed_one", lambda text: (time.sleep(0.5), real(text))[1])
+    real = embedder.embed  # the batch call the async path's embedding service makes
+    monkeypatch.setattr(embedder, "embed", lambda texts: (time.sleep(0.5), real(texts))[1])
     backend = litellm.cache.cache
 
     async def timed():

@@ -30,14 +30,15 @@ def load_embedder(settings: EmbeddingSettings) -> MemoEmbedder:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     embedder: Embedder | None = None
     if settings.backend in ("auto", "onnx") and not settings.model:
-        embedder = _ready_made(settings.cache_dir)  # the lean path: no torch, no export
+        embedder = _ready_made(settings.cache_dir, settings.threads)  # lean: no torch, no export
     if embedder is None:
         source = Path(settings.model) if settings.model else _bundled_weights()
         if settings.backend in ("auto", "onnx"):
             try:
                 from litellm_semcache.embedding.onnx import OnnxEmbedder
 
-                embedder = OnnxEmbedder.from_model_dir(source, cache_dir=settings.cache_dir)
+                embedder = OnnxEmbedder.from_model_dir(source, cache_dir=settings.cache_dir,
+                                                       threads=settings.threads)
             except Exception as exc:  # noqa: BLE001 - any failure means "use torch instead"
                 if settings.backend == "onnx":
                     raise
@@ -48,11 +49,11 @@ def load_embedder(settings: EmbeddingSettings) -> MemoEmbedder:
     return MemoEmbedder(embedder, settings.memo_size)
 
 
-def _ready_made(cache_dir: str | None) -> Embedder | None:
+def _ready_made(cache_dir: str | None, threads: int | None) -> Embedder | None:
     from litellm_semcache.embedding.onnx import OnnxEmbedder
 
     try:
-        return OnnxEmbedder.bundled(cache_dir)
+        return OnnxEmbedder.bundled(cache_dir, threads)
     except (ImportError, FileNotFoundError) as exc:
         log.info("embedding.bundled_onnx_unavailable", reason=str(exc)[:200])
         return None

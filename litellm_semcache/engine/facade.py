@@ -1,6 +1,7 @@
 """``SemanticCache``: the engine's public face. It wires the parts and delegates:
 
-- lookups to :class:`~litellm_semcache.engine.pipeline.LookupPipeline`,
+- lookups to :class:`~litellm_semcache.engine.pipeline.LookupPipeline` (and, for callers on
+  an event loop, to :class:`~litellm_semcache.engine.async_path.AsyncPath`),
 - writes to :class:`~litellm_semcache.engine.writer.WritePath`,
 - what is held in memory to :class:`~litellm_semcache.engine.catalogue.Catalogue`,
 - start-up to :class:`~litellm_semcache.engine.rebuild.Rebuilder` (and, for a shared store, a
@@ -27,6 +28,7 @@ from litellm_semcache.classify.verifier import ScoredVerifier, Verifier
 from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
 from litellm_semcache.engine import snapshots
+from litellm_semcache.engine.async_path import AsyncPath
 from litellm_semcache.engine.catalogue import Catalogue
 from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.pending import PendingMisses
@@ -44,7 +46,7 @@ from litellm_semcache.observability.metrics import (
     LoadGauges,
     Recorder,
 )
-from litellm_semcache.request import view_request
+from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.store.base import DocumentStore
 from litellm_semcache.store.deployment import Deployment, LocalDeployment, open_deployment
 from litellm_semcache.store.document import Document
@@ -82,6 +84,7 @@ class SemanticCache:
         if self.settings.load_policy.enabled:
             self.recorder.registry.register(LoadGauges(self.load.states))
         self._closed = False
+        self.flushes = 0  # how often flush() ran (single-flight drops answers from before)
         # An embedding slower than the lookup deadline counts as a failure: after 5 in a row,
         # lookups stop embedding (a miss at once) until a probe finds the embedder fast again.
         self._embedding_breaker = CircuitBreaker(
@@ -101,9 +104,12 @@ class SemanticCache:
                                        self._embed, self.load, verifier or ScoredVerifier(),
                                        pending, remover, clock)
         self._writer = WritePath(self.settings, self.deployment, self.catalogue, categorizer,
-                                 self._embed, self.load, pending, self.recorder, remover, clock)
+                                 self._embed_for_write, self.load, pending, self.recorder, remover, clock)
         self._categorizer = categorizer
         self._clock = clock
+        self.async_path = AsyncPath(self.settings, self.complete, self.store,
+                                    lambda: self.embedder, self._embedding_breaker,
+                                    self._fail_open, self.deployment.remote)
 
     def _start(self, deployment: Deployment | None, clock: Callable[[], float]) -> Deployment:
         """Open the store the settings name (unless one was given) and load the index from it.
@@ -163,15 +169,17 @@ class SemanticCache:
             decision = self._fail_open(exc)
         return self._within_deadline(decision.but(latency_ms=elapsed_ms(started)))
 
-    def prepare(self, request: Mapping[str, Any], *, upstream_key: str | None = None
-                ) -> Decision | LookupContext:
+    def prepare(self, request: Mapping[str, Any], *, upstream_key: str | None = None,
+                on_loop: bool = False) -> Decision | LookupContext:
         """The cheap part of a lookup (no embedding): a final decision (bypass, exact hit), or
-        a context for :meth:`complete`. Never raises."""
+        a context for :meth:`complete` / :meth:`complete_async`. ``on_loop``: the caller is an
+        event loop, so a remote store is not read here. Never raises."""
         started = time.perf_counter()
         if not self.available:
             return Decision(Outcome.BYPASS, Reason.STORE_UNAVAILABLE)
         try:
-            prepared = self.pipeline.prepare(dict(request), upstream_key, started)
+            prepared = self.pipeline.prepare(dict(request), upstream_key, started,
+                                             defer_reads=on_loop and self.deployment.remote)
         except Exception as exc:  # noqa: BLE001
             return self._fail_open(exc).but(latency_ms=elapsed_ms(started))
         if isinstance(prepared, Decision):
@@ -186,27 +194,58 @@ class SemanticCache:
             decision = self._fail_open(exc)
         return self._within_deadline(decision.but(latency_ms=elapsed_ms(context.started)))
 
+    async def complete_async(self, context: LookupContext) -> Decision:
+        """:meth:`complete` for a caller on an event loop: the embedding in the batched service
+        (a full queue is a miss at once, reason ``overloaded``), within the lookup deadline.
+        Never raises."""
+        return await self.async_path.complete(context)
+
+    async def store_async(self, request: Mapping[str, Any], response: Any, *,
+                          upstream_key: str | None = None, ttl: float | None = None,
+                          incomplete: str | None = None) -> Decision:
+        """:meth:`store` on the engine's write thread. Never raises."""
+        return await self.async_path.store(request, response, upstream_key=upstream_key, ttl=ttl,
+                                           incomplete=incomplete)
+
+    def prefetch(self, view: RequestView) -> bool:
+        """Start embedding the prompt of ``view`` while the embedding service is idle, so that
+        the lookup that follows finds it memoised. True if started."""
+        return self.async_path.prefetch(view)
+
+    def holds(self, entry_id: str) -> bool:
+        """Whether the entry is still cached and unexpired (not flushed, evicted or expired)."""
+        entry = self.catalogue.get(entry_id)
+        return entry is not None and not entry.expired(self._clock())
+
+    def view(self, request: Mapping[str, Any], *, upstream_key: str | None = None) -> RequestView:
+        """This cache's view of ``request`` (a prompt over ``max_prompt_chars`` is refused on
+        its raw length, before any normalisation). Raises :class:`InvalidRequest`."""
+        return view_request(request, upstream_key=upstream_key,
+                            max_prompt_chars=self.settings.max_prompt_chars)
+
     def record(self, decision: Decision, request: Mapping[str, Any] | None = None) -> None:
         """Count a decision a client received, and log it (the one place that does)."""
         self.recorder.lookup(decision)
         prompt = None
         if self.settings.log_prompts and request is not None:  # opt-in: prompts may be personal
             try:
-                prompt = view_request(request).prompt
+                prompt = self.view(request).prompt
             except Exception:  # noqa: BLE001 - logging never fails a request
                 prompt = None
         call_id = request.get("litellm_call_id") if request is not None else None
         self.decision_log.record(decision, prompt, call_id if isinstance(call_id, str) else None)
 
-    def validate(self, request: Mapping[str, Any]) -> None:
+    def validate(self, request: Mapping[str, Any]) -> RequestView:
         """Raise :class:`InvalidRequest` for malformed cache controls or an unknown category
-        (the proxy turns it into HTTP 400 before the request is routed)."""
-        self._categorizer.without_embedding(view_request(request))
+        (the proxy turns it into HTTP 400 before the request is routed); returns the view."""
+        view = self.view(request)
+        self._categorizer.without_embedding(view)
+        return view
 
     def categorize(self, request: Mapping[str, Any]) -> tuple[str, str]:
         """(category, source) the cache puts ``request`` in; source is metadata, rule,
         centroid or default. Raises :class:`InvalidRequest` for an unknown explicit category."""
-        view = view_request(request)
+        view = self.view(request)
         category, source = self._categorizer.without_embedding(view)
         if category is None:
             category, source = self._categorizer.by_embedding(self._embed(view.embed_text),
@@ -233,6 +272,7 @@ class SemanticCache:
 
     def flush(self, category: str | None = None) -> int:
         """Delete every entry (of one category); returns how many."""
+        self.flushes += 1  # before the entries go: nothing cached from before is handed over
         return self._remover.flush(category)
 
     def delete(self, entry_ids: list[str]) -> int:
@@ -277,6 +317,7 @@ class SemanticCache:
         if self._closed:
             return
         self._closed = True
+        self.async_path.close()
         try:
             self.save_snapshot()
         except Exception as exc:  # noqa: BLE001 - a missing snapshot only slows the next start
@@ -288,6 +329,15 @@ class SemanticCache:
 
     def _embed(self, text: str) -> np.ndarray:
         return self._embedding_breaker.call(lambda: self.embedder.embed_one(text))
+
+    def _embed_for_write(self, text: str) -> np.ndarray:
+        """Writes embed through the batched service too: one model call at a time, and the
+        write after an overloaded lookup joins that queue instead of competing with it."""
+        vector = self.embedder.peek(text)
+        if vector is None:
+            vector = self.async_path.embedding.embed([text])[0]  # the breaker is inside
+            self.embedder.keep(text, vector)
+        return vector
 
     def _within_deadline(self, decision: Decision) -> Decision:
         if (decision.outcome is not Outcome.BYPASS

@@ -8,8 +8,13 @@ categorise by metadata/rules, exact match) never embed; the rest
 threshold, verification in the store, serve) do.
 
     prepare:  parse -> text? -> category (metadata, rules) -> no-cache? -> mode -> exact match?
-    complete: embed -> category (head, centroids) -> mode -> nearest in scope, any category
-              -> threshold -> verify (expiry, scope, document, verifier) -> serve
+    complete: [exact match, deferred] -> embed -> category (head, centroids) -> mode
+              -> nearest in scope, any category -> threshold
+              -> verify (expiry, scope, document, verifier) -> serve
+
+A caller on an event loop prepares with ``defer_reads`` when a document read is a network round
+trip: an identical stored prompt is then verified in :meth:`LookupPipeline.complete`, off the
+loop, and a caller that already has the embedding puts it in ``LookupContext.vector``.
 
 Split-proof: the nearest entry of the scope is a candidate whatever its category (one index
 holds every category), because two wordings of one request can land in different categories. A candidate from another category is judged by the
@@ -53,7 +58,9 @@ class LookupContext:
     source: str = ""
     policy: CategoryPolicy | None = None
     served: Effective | None = None  # threshold and TTL in force (load policy applied)
-    vector: np.ndarray | None = None
+    vector: np.ndarray | None = None  # set by a caller that embedded the prompt itself
+    defer_reads: bool = False  # leave document reads to complete() (a remote store)
+    exact: Entry | None = None  # an identical stored prompt whose document is still to be read
 
     def decide(self, outcome: Outcome, reason: Reason, **fields: object) -> Decision:
         """The decision, carrying everything known about the request and its policy. Its TTL
@@ -93,17 +100,18 @@ class LookupPipeline:
         self._clock = clock
         self._cheap_steps: tuple[Step, ...] = (self._unusable, self._categorise_cheaply,
                                                self._no_cache, self._mode_off, self._exact)
-        self._embedded_steps: tuple[Step, ...] = (self._embed_prompt, self._mode_off,
-                                                  self._semantic)
+        self._embedded_steps: tuple[Step, ...] = (self._deferred_exact, self._embed_prompt,
+                                                  self._mode_off, self._semantic)
 
-    def prepare(self, request: dict, upstream_key: str | None, started: float
-                ) -> Decision | LookupContext:
+    def prepare(self, request: dict, upstream_key: str | None, started: float,
+                defer_reads: bool = False) -> Decision | LookupContext:
         """The steps that need no embedding; a context means "embed and go on"."""
         try:
-            view = view_request(request, upstream_key=upstream_key)
+            view = view_request(request, upstream_key=upstream_key,
+                                max_prompt_chars=self._settings.max_prompt_chars)
         except InvalidRequest as exc:
             return Decision(Outcome.BYPASS, Reason.INVALID_REQUEST, detail=str(exc))
-        context = LookupContext(view, started)
+        context = LookupContext(view, started, defer_reads=defer_reads)
         return _run(self._cheap_steps, context) or context
 
     def complete(self, context: LookupContext) -> Decision:
@@ -151,7 +159,13 @@ class LookupPipeline:
         policy = self._settings.policy(entry.category)
         if policy.mode is Mode.OFF:
             return None
-        exact = LookupContext(view, ctx.started)
+        if ctx.defer_reads:
+            ctx.exact = entry
+            return None
+        return self._serve_identical(ctx, entry)
+
+    def _serve_identical(self, ctx: LookupContext, entry: Entry) -> Decision | None:
+        exact = LookupContext(ctx.view, ctx.started)
         self._settle(exact, entry.category, "exact")
         decision = self._verify(exact, entry, similarity=1.0,
                                 prompt_category_only=ctx.category is None)
@@ -159,8 +173,12 @@ class LookupPipeline:
 
     # ------------------------------------------------------------------ embedded steps
 
+    def _deferred_exact(self, ctx: LookupContext) -> Decision | None:
+        return self._serve_identical(ctx, ctx.exact) if ctx.exact is not None else None
+
     def _embed_prompt(self, ctx: LookupContext) -> Decision | None:
-        ctx.vector = self._embed(ctx.view.embed_text)
+        if ctx.vector is None:
+            ctx.vector = self._embed(ctx.view.embed_text)
         if ctx.category is None:
             category, source = self._categorizer.by_embedding(ctx.vector, ctx.view.prompt or "")
             self._settle(ctx, category, source)

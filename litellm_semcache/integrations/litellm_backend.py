@@ -7,11 +7,15 @@ LiteLLM's sync path passes only ``messages``/``input``/``metadata`` to a backend
 
 Counting happens here, once per request, on the decision the client finally gets (after
 single-flight), so the counters equal what clients received.
+
+The async path runs on the caller's event loop (:meth:`SemanticCache.prepare` with
+``on_loop``: bypasses and exact hits never leave it) and hands only the embedding to the
+engine's batched service (:meth:`SemanticCache.complete_async`). Writes go to the engine's
+write thread after the answer was handed to identical waiting requests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import time
@@ -19,21 +23,26 @@ from typing import Any
 
 import litellm
 from litellm.caching.base_cache import BaseCache
+from litellm.integrations.custom_logger import CustomLogger
 from litellm.litellm_core_utils.model_param_helper import ModelParamHelper
 from litellm.types.utils import is_litellm_owned_kwarg
 
 from litellm_semcache.answer_params import canonical, neutral
 from litellm_semcache.bounded import RecentSet
-from litellm_semcache.config import Mode
+from litellm_semcache.config import CategoryPolicy, Mode
+from litellm_semcache.engine import answers
 from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.facade import SemanticCache
+from litellm_semcache.engine.pipeline import LookupContext, elapsed_ms
 from litellm_semcache.errors import InvalidRequest
 from litellm_semcache.integrations.single_flight import Flight, SingleFlight
 from litellm_semcache.integrations.stream_ends import STREAM_ENDS, WITNESS, unfinished_stream
-from litellm_semcache.request import view_request
 
 SUPPORTED_CALL_TYPES = ["completion", "acompletion", "text_completion", "atext_completion"]
 _REMEMBERED_WRITES = 4096
+# Waiting requests are handed an answer before its write (whose category rules then decide
+# whether it is kept) only when no category could refuse it: complete, no tools, not cut off.
+_STRICTEST = CategoryPolicy()
 
 
 class LiteLLMBackend(BaseCache):
@@ -43,7 +52,8 @@ class LiteLLMBackend(BaseCache):
     def __init__(self, engine: SemanticCache) -> None:
         super().__init__(default_ttl=0)
         self.engine = engine
-        self.single_flight = SingleFlight(engine.settings.single_flight_wait_ms / 1000)
+        self.single_flight = SingleFlight(engine.settings.single_flight_wait_ms / 1000,
+                                          self._serves, engine.holds, lambda: engine.flushes)
         self._writes = RecentSet(_REMEMBERED_WRITES)  # (call id, key, chat?) already written
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:
@@ -56,42 +66,59 @@ class LiteLLMBackend(BaseCache):
 
     async def async_get_cache(self, key: str, **kwargs: Any) -> Any:
         key = scoped_key(key, kwargs)
-        decision = await self._decide(key, kwargs)
-        # A lookup cut off by its deadline or failed open (overload, open breaker) still joins
-        # single-flight: identical requests must not all reach the model because the cache is busy.
-        if decision.outcome is Outcome.MISS:
-            request_key = decision.request_key or _joinable_key(kwargs, key)
-            flight = await self.single_flight.follow(request_key) if request_key else None
-            if flight is not None:
-                decision = self._shared_answer(flight) or decision
-        decision = _unless_refused(decision, kwargs)
+        decision = _unless_refused(await self._lookup(key, kwargs), kwargs)
         self.engine.record(decision, kwargs)
         _annotate(kwargs, decision)
         return decision.response if decision.served else None
 
-    async def _decide(self, key: str, kwargs: dict[str, Any]) -> Decision:
-        """Off the event loop (embedding is CPU work) and under a real deadline."""
-        deadline = self.engine.settings.lookup_deadline_ms / 1000
-        try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(self.engine.decide, kwargs, upstream_key=key), deadline)
-        except asyncio.TimeoutError:
-            return Decision(Outcome.MISS, Reason.DEADLINE, request_key=_joinable_key(kwargs, key),
-                            latency_ms=deadline * 1000)
+    async def _lookup(self, key: str, kwargs: dict[str, Any]) -> Decision:
+        prepared = self.engine.prepare(kwargs, upstream_key=key, on_loop=True)
+        if isinstance(prepared, Decision):  # bypass or exact hit, decided on the loop
+            return prepared
+        request_key, call_id = prepared.view.exact_key, _call_id(kwargs)
+        may_lead = not prepared.view.controls.no_store  # LiteLLM will not hand that answer over
+        if self.single_flight.leading(request_key):  # an identical request is at the model:
+            flight = await self.single_flight.follow(request_key, call_id, may_lead=False)
+            shared = self._shared_answer(flight, prepared) if flight else None
+            if shared is not None:  # its answer, without an embedding of our own
+                return shared
+        decision = await self.engine.complete_async(prepared)
+        # A lookup cut off by its deadline or refused (overloaded, open breaker) still joins:
+        # identical requests must not all reach the model because the cache is busy.
+        if decision.outcome is Outcome.MISS:
+            flight = await self.single_flight.follow(request_key, call_id, may_lead=may_lead,
+                                                     category=decision.category)
+            if flight is not None:
+                decision = self._shared_answer(flight, prepared, decision.category) or decision
+        return decision
 
-    def _shared_answer(self, flight: Flight) -> Decision | None:
-        """The leader's stored answer, served as an exact hit (where the category serves hits)."""
+    def _shared_answer(self, flight: Flight, context: LookupContext,
+                       category: str | None = None) -> Decision | None:
+        """An identical request's fresh answer, served as an exact hit (where the category
+        serves hits)."""
         stored = flight.stored
-        if stored is None or stored.category is None:
+        category = category or context.category or flight.category
+        if not self._serves(category):  # an unknown category: only if every category serves
             return None
-        policy = self.engine.settings.policy(stored.category)
-        if policy.mode is not Mode.ON:
-            return None
-        return Decision(Outcome.HIT, Reason.SINGLE_FLIGHT, category=stored.category,
-                        category_source="single_flight", similarity=1.0,
-                        threshold=policy.similarity_threshold, ttl_seconds=stored.ttl_seconds,
-                        entry_id=stored.entry_id, request_key=stored.request_key,
-                        response=flight.answer)
+        threshold = (self.engine.settings.policy(category).similarity_threshold
+                     if category is not None else None)
+        return Decision(Outcome.HIT, Reason.SINGLE_FLIGHT, category=category,
+                        category_source="single_flight", similarity=1.0, threshold=threshold,
+                        ttl_seconds=stored.ttl_seconds if stored else None,
+                        entry_id=stored.entry_id if stored else None,
+                        request_key=context.view.exact_key, response=flight.answer,
+                        latency_ms=elapsed_ms(context.started))
+
+    def _serves(self, category: str | None) -> bool:
+        """Whether an answer may be handed to identical requests of ``category`` before it is
+        stored; an unknown category qualifies only when every category would."""
+        policies = ([self.engine.settings.policy(category)] if category is not None
+                    else self.engine.settings.categories.values())
+        return all(policy.mode is Mode.ON and policy.ttl_seconds > 0 for policy in policies)
+
+    def upstream_failed(self, call_id: str | None) -> None:
+        """LiteLLM reported a failed call: a single-flight leader gives its place up."""
+        self.single_flight.abandon(call_id)
 
     def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
         if self._first_write(key, kwargs):
@@ -102,18 +129,19 @@ class LiteLLMBackend(BaseCache):
         key = scoped_key(key, kwargs)
         if not self._first_write(key, kwargs):
             return
+        request_key = _request_key(self.engine, kwargs, key)
+        unfinished = unfinished_stream(kwargs, STREAM_ENDS)
+        if unfinished is None and answers.incomplete(value, _STRICTEST) is None:
+            self.single_flight.answer(request_key, value)  # waiting requests get it now
         stored: Decision | None = None
         try:
-            stored = await asyncio.to_thread(self.engine.store, kwargs, value, upstream_key=key,
-                                             incomplete=unfinished_stream(kwargs, STREAM_ENDS))
+            stored = await self.engine.store_async(kwargs, value, upstream_key=key,
+                                                   incomplete=unfinished)
         finally:
             listener = stored_here.get()
             if listener is not None and stored is not None:
                 listener.append(stored)
-            # wake identical requests waiting for this answer; the view is only recomputed
-            # when the store failed before computing it
-            self.single_flight.release(stored.request_key if stored and stored.request_key
-                                       else _request_key(kwargs, key), stored, value)
+            self.single_flight.stored(request_key, stored, value)
 
     def _first_write(self, key: str, kwargs: dict[str, Any]) -> bool:
         """False for a second write of one call's answer: the Router's stream wrapper and the
@@ -159,21 +187,36 @@ def _api_params() -> frozenset[str]:
     return frozenset(ModelParamHelper.get_all_llm_api_params())
 
 
-def _request_key(kwargs: dict[str, Any], key: str) -> str | None:
+def _request_key(engine: SemanticCache, kwargs: dict[str, Any], key: str) -> str | None:
     try:
-        return view_request(kwargs, upstream_key=key).exact_key
+        view = engine.view(kwargs, upstream_key=key)
     except InvalidRequest:
         return None
+    return view.exact_key if view.prompt is not None else None
 
 
-def _joinable_key(kwargs: dict[str, Any], key: str) -> str | None:
-    """The request key of a request whose own lookup gave no usable decision; None for one
-    that asked not to be served from the cache."""
-    try:
-        view = view_request(kwargs, upstream_key=key)
-    except InvalidRequest:
-        return None
-    return None if view.controls.no_cache or view.prompt is None else view.exact_key
+def _call_id(kwargs: dict[str, Any]) -> str | None:
+    call_id = kwargs.get("litellm_call_id")
+    if call_id is None:
+        params = kwargs.get("litellm_params")
+        call_id = params.get("litellm_call_id") if isinstance(params, dict) else None
+    return str(call_id) if call_id is not None else None
+
+
+class _FailureListener(CustomLogger):
+    """LiteLLM's failure callback: tells the installed backend that a call failed, so that its
+    single-flight leader stops holding identical requests back. One per process (installs
+    replace ``litellm.cache``; the listener always asks the current one)."""
+
+    async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        backend = getattr(litellm.cache, "cache", None)
+        failed = getattr(backend, "upstream_failed", None)
+        if callable(failed) and isinstance(kwargs, dict):
+            failed(_call_id(kwargs))
+
+
+_FAILURES = _FailureListener()
 
 
 def _unless_refused(decision: Decision, kwargs: dict[str, Any]) -> Decision:
@@ -240,4 +283,7 @@ def attach(engine: SemanticCache) -> litellm.Cache:
         cache.type = litellm.types.caching.LiteLLMCacheType.REDIS_SEMANTIC
         cache.cache = backend
     litellm.cache = cache
+    # Awaited by LiteLLM before the failure reaches the caller (SDK and proxy alike), so a
+    # retry finds the failed leader's place already free.
+    litellm.logging_callback_manager.add_litellm_async_failure_callback(_FAILURES)
     return cache

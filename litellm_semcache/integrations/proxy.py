@@ -94,10 +94,21 @@ class SemcacheProxyHandler(CustomLogger):
             self._attach_load_policy()
         try:
             _ttl_from_cache_control(data)
-            self.engine.validate(data)
+            view = self.engine.validate(data)
         except InvalidRequest as exc:
             raise HTTPException(status_code=400, detail={"error": f"litellm-semcache: {exc}"}) from None
+        self.engine.prefetch(view)  # when idle: the embedding overlaps LiteLLM's routing
         return data
+
+    async def async_post_call_failure_hook(self, request_data: dict, original_exception: Any,
+                                           user_api_key_dict: Any,
+                                           traceback_str: str | None = None) -> None:
+        """The request failed after LiteLLM's retries: free its single-flight place. (The
+        proxy gives every retry the request's call id, and LiteLLM reports a failure of a call
+        id once, after the first attempt.)"""
+        failed = getattr(self._backend, "upstream_failed", None)
+        if callable(failed) and isinstance(request_data, dict):
+            failed(request_data.get("litellm_call_id"))
 
     async def async_post_call_streaming_deployment_hook(
             self, request_data: dict, response_chunk: object, call_type: object) -> None:

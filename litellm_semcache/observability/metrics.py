@@ -45,7 +45,7 @@ COUNTERS = {
     "bypasses": "Requests the cache did not look up (no text, no-cache, mode off, invalid)",
     "shadow_hits": "Shadow-mode lookups that would have hit",
     "guard_rejections": "Candidates above the threshold vetoed by the guard",
-    "fail_opens": "Cache faults and deadline overruns turned into misses",
+    "fail_opens": "Cache faults, deadline overruns and overload refusals turned into misses",
     "stores": "Answers stored",
     "refused_stores": "Answers not stored: incomplete (cut-off stream, length, content filter, "
                       "tool calls) or a shared category this writer may not write",

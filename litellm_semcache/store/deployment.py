@@ -65,6 +65,7 @@ class Deployment(Protocol):
     snapshot_dir: Path | None  # where index snapshots go; None = rebuild at every start
     followers: dict[str, Follower]  # change-stream followers by stream (for metrics)
     breakers: list[CircuitBreaker]  # the store's circuit breakers (for metrics)
+    remote: bool  # a document read is a network round trip: never on an event loop
 
     def write(self, document: Document, encoded: bytes, quota: int, holder: Holder) -> int:
         """Store ``document`` within the category ``quota`` and index it in ``holder``;
@@ -92,6 +93,8 @@ class LocalDeployment:
     """``size_limit``: (limit in bytes, how to measure the store's size) when the store has a
     limit. It is held by the engine's own eviction; diskcache's eviction stays off, because its
     LRU bookkeeping turns every read into a write."""
+
+    remote = False  # diskcache or memory: a read is microseconds
 
     def __init__(self, store: DocumentStore, snapshot_dir: Path | None,
                  vector_log: VectorLog | None = None, *,
@@ -144,6 +147,8 @@ class LocalDeployment:
 
 
 class SharedDeployment:
+    remote = True  # Redis: a read can take up to redis_timeout_ms
+
     def __init__(self, feed: "SharedStore", follow_block_ms: int, streams: Iterable[str],
                  snapshot_dir: Path | None = None) -> None:
         self.store = feed

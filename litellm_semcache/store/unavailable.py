@@ -55,6 +55,7 @@ class UnavailableDeployment:
     """A :class:`Deployment` over :class:`UnavailableStore`: no snapshots, nothing to follow."""
 
     snapshot_dir: Path | None = None
+    remote = False  # nothing is read
 
     def __init__(self, reason: str) -> None:
         self.reason = reason

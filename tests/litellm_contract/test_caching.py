@@ -102,9 +102,6 @@ async def test_cache_control_ttl_expires(cache, mode):
     assert not was_hit(again) and content(again) == "after expiry"
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "an expired entry is still served for "
-                   "single_flight_wait_ms (5 s) after it was stored, from the single-flight "
-                   "record of the leader's answer (async path)")
 async def test_expired_entry_is_not_served_by_single_flight(default_cache):
     await call(default_cache, "async", "Hey, how's it going? sf-ttl", "first", cache={"ttl": 1})
     await asyncio.sleep(1.3)
@@ -261,9 +258,6 @@ async def test_no_store_answer_is_not_stored(cache, mode):
     assert not was_hit(later) and content(later) == "asked again"
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "a no-store miss registers a single-flight "
-                   "leader that is never released (no set_cache comes): the next identical "
-                   "request waits single_flight_wait_ms (~5 s) before calling the model")
 async def test_no_store_does_not_hold_back_the_next_identical_request(default_cache):
     await aask("hello who are you 0a5f", "not kept", cache={"no-store": True})
     started = time.monotonic()
@@ -281,8 +275,6 @@ async def test_failed_upstream_call_is_not_cached(cache):
     assert not was_hit(retry) and content(retry) == "answer after the failure"
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "a failed upstream call leaves its single-flight "
-                   "leader registered: the retry waits single_flight_wait_ms (~5 s)")
 async def test_failed_upstream_call_does_not_hold_back_the_retry(default_cache):
     with pytest.raises(litellm.InternalServerError):
         await aask("hello who are you 2c7b", Exception("upstream failed"))
@@ -463,9 +455,6 @@ def test_flush_cache_through_litellms_backend(cache):
     assert len(cache) == 1 and content(after) == "after the flush"
 
 
-@pytest.mark.xfail(strict=True, reason=BREAK + "a flushed answer is still served for "
-                   "single_flight_wait_ms (5 s) after it was stored, from the single-flight "
-                   "record (async path)")
 async def test_flushed_answer_is_not_served_async(default_cache):
     await call(default_cache, "async", "recommend a good mystery novel",
                "The Hound of the Baskervilles")

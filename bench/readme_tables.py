@@ -90,7 +90,7 @@ def cluster(results: dict[str, Any]) -> list[str]:
              f"{met(fail['wrong_answers'] == 0 and fail['acknowledged_lost'] == 0)}.")]
 
 
-_CONCURRENCY_PROXIES = {"no_cache": "no cache", "cache": "cache (this checkout)",
+_CONCURRENCY_PROXIES = {"no_cache": "no cache", "cache": "cache (the checkout that ran it)",
                         "cache_compared": "cache (compared checkout)"}
 
 

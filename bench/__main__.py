@@ -7,20 +7,27 @@
     python -m bench proxy --requests 500
     python -m bench concurrency --clients 1 50 200   # proxies with and without the cache
     python -m bench quality                 # labelled pairs: hit and false-hit rates
+    python -m bench budgets                 # every system at the same false-hit budgets only
     python -m bench load                    # static vs adaptive policy on a real vLLM (CPU)
     python -m bench soak --minutes 5        # two replicas over one redis-server (not in "all")
     python -m bench faults                  # a Redis SIGKILL and restart under load (not in "all")
     python -m bench cluster                 # Redis Cluster: convergence, a master failover (not in "all")
     python -m bench --smoke                 # seconds-long run of every suite, for CI
+
+Tools, not benchmarks (never in "all"): ``python -m bench readme [--check]`` renders the README
+figures from bench/results/*.json; ``python -m bench mutations`` (``scripts/mutate``) checks
+that the fast suite catches behaviour-breaking edits.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import multiprocessing
 import os
 import platform
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -35,11 +42,16 @@ from bench.peers import SYSTEMS as PEERS
 RESULTS = Path(__file__).parent / "results"
 
 
+TOOLS = {"readme": "bench.readme", "mutations": "bench.mutations"}
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] in TOOLS:  # tools parse their own arguments
+        return importlib.import_module(TOOLS[sys.argv[1]]).main(sys.argv[2:])
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("suite", nargs="?",
                         choices=["all", "lookup", "peers", "replay", "proxy", "concurrency",
-                                 "quality", "load", "soak", "faults", "cluster"],
+                                 "quality", "budgets", "load", "soak", "faults", "cluster"],
                         default="all")
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
@@ -50,7 +62,11 @@ def main() -> int:
     parser.add_argument("--systems", nargs="+", default=list(PEERS),
                         help="peers suite: systems to compare")
     parser.add_argument("--time-box", type=float, default=120.0,
-                        help="peers suite: seconds of lookups per system and size")
+                        help="peers suite: seconds of lookups per pass")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="peers suite: interleaved rounds per size (median and spread)")
+    parser.add_argument("--cpus", type=int, nargs="+",
+                        help="peers suite: CPUs every system is pinned to (default: the last one)")
     parser.add_argument("--prompts", type=int, default=3000, help="replay suite: ShareGPT prompts")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 50, 200],
                         help="concurrency suite: concurrent clients per series")
@@ -75,6 +91,8 @@ def main() -> int:
         _replay(args)
     if args.suite in ("all", "quality"):
         _quality(args)
+    if args.suite == "budgets":
+        _budgets(args)
     if args.suite in ("all", "proxy"):
         _proxy(args)
     if args.suite in ("all", "concurrency"):
@@ -169,6 +187,16 @@ def _quality(args: argparse.Namespace) -> None:
     labelled = decision_quality.run(limit=24 if args.smoke else None, gptcache=not args.smoke)
     decision_quality.print_tables(labelled)
     _write("decision_quality_smoke.json" if args.smoke else "decision_quality.json", labelled)
+    _budgets(args)
+
+
+def _budgets(args: argparse.Namespace) -> None:
+    """Every system at the same false-hit budgets (also alone: ``python -m bench budgets``)."""
+    from bench import operating_points
+
+    budgets = operating_points.run(limit=12 if args.smoke else None)
+    operating_points.print_table(budgets)
+    _write("operating_points_smoke.json" if args.smoke else "operating_points.json", budgets)
 
 
 def _quality_tables(name: str, results: dict[str, Any]) -> None:
@@ -330,52 +358,17 @@ def _in_fresh_process(function: Any, *args: Any) -> Any:
 
 
 def _peers(args: argparse.Namespace) -> None:
-    from bench import peers
+    from bench import peer_rounds, peers
 
-    sizes, queries, box = ([1_000], 20, 10.0) if args.smoke else (args.entries, args.queries,
-                                                                   args.time_box)
-    rows = []
-    for entries in sizes:
-        for system in args.systems:
-            started = time.perf_counter()
-            try:
-                rows.append(_in_fresh_process(peers.run, system, entries, queries, args.vectors,
-                                              box))
-            except Exception as exc:  # noqa: BLE001 - one peer failing must not hide the rest
-                rows.append({"system": system, "entries": entries, "error": repr(exc)[:300]})
-            print(f"peers: {system} at {entries:,} entries took {time.perf_counter() - started:.0f} s")
-    measured = [row for row in rows if "error" not in row]
-    table = Table(title=f"lookup side by side (ms; {args.vectors} stored vectors, same queries)")
-    for column in ("entries", "system", "miss p50 excl. embed", "miss p99 excl. embed",
-                   "miss p50 incl. embed", "miss p99 incl. embed", "exact hit p50", "n",
-                   "RAM B/entry", "disk B/entry", "load s"):
-        table.add_column(column, justify="left" if column == "system" else "right")
-    for row in rows:
-        if "error" in row:
-            table.add_row(f"{row['entries']:,}", row["system"], row["error"][:60], *[""] * 8)
-            continue
-        miss, cold, exact = (row["miss_excluding_embedding"], row["miss_including_embedding"],
-                             row["hit_exact"])
-        table.add_row(f"{row['entries']:,}", row["system"], f"{miss['p50_ms']:.3f}",
-                      f"{miss['p99_ms']:.3f}", f"{cold['p50_ms']:.2f}", f"{cold['p99_ms']:.2f}",
-                      f"{exact['p50_ms']:.3f}", str(miss["n"]), f"{row['ram_bytes_per_entry']:,}",
-                      f"{row['disk_bytes_per_entry']:,}" if row["disk_bytes_per_entry"] else "-",
-                      f"{row['load_s']:.0f}")
-    Console(width=180).print(table)
+    sizes, queries, box, rounds = (([1_000], 20, 10.0, 2) if args.smoke else
+                                   (args.entries, args.queries, args.time_box, args.rounds))
+    cpus = set(args.cpus) if args.cpus else {max(os.sched_getaffinity(0))}
+    results = peer_rounds.run(sizes, args.systems, queries, args.vectors, rounds, box, cpus)
+    measured = [row for row in results["systems"] if "error" not in row]
     ratios = peers.ratios(measured)
-    table = Table(title="ours / peer (below 1: ours is cheaper)")
-    for column in ("entries", "peer", "miss p50 excl.", "miss p99 excl.", "miss p50 incl.",
-                   "exact hit p50", "RAM/entry", "disk/entry"):
-        table.add_column(column, justify="left" if column == "peer" else "right")
-    for pair in ratios:
-        table.add_row(f"{pair['entries']:,}", pair["peer"], *[
-            "-" if pair[key] is None else f"{pair[key]:.3g}" for key in (
-                "miss_excluding_embedding_p50_ms", "miss_excluding_embedding_p99_ms",
-                "miss_including_embedding_p50_ms", "hit_exact_p50_ms", "ram_bytes_per_entry",
-                "disk_bytes_per_entry")])
-    Console(width=180).print(table)
+    peer_rounds.print_tables(results["systems"], ratios, args.vectors, rounds)
     name = "peers_smoke" if args.smoke else f"peers_{args.vectors}"
-    _write(f"{name}.json", {"systems": rows, "ratios_ours_over_peer": ratios})
+    _write(f"{name}.json", results | {"ratios_ours_over_peer": ratios})
     plots.peers(measured, RESULTS / f"{name}.png")
 
 
@@ -393,7 +386,10 @@ def _write(name: str, results: Any) -> None:
     RESULTS.mkdir(exist_ok=True)
     payload = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"),
                "machine": platform.processor() or platform.machine(),
-               "cpus": multiprocessing.cpu_count(), "results": results}
+               "cpus": multiprocessing.cpu_count(),
+               # what the README's source line names: the command to rerun, the box's state
+               "command": " ".join(["python -m bench", *sys.argv[1:]]),
+               "load_average": round(os.getloadavg()[0], 2), "results": results}
     (RESULTS / name).write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULTS / name}")
 

@@ -1,20 +1,19 @@
 """The lookup path side by side: our cache, our cache with its vector search in Milvus Lite,
 GPTCache (SQLite + hnswlib, its ``get``/``put`` API) and brute-force NumPy.
 
-Every system gets the same stored vectors (``lookup_cost.stored_batches``), the same 200 query
-prompts and the same MiniLM embedder, in a fresh process per system and size (so RSS per entry
-is its own). Each lookup runs twice: first with an empty embedding memo (embedding included),
-then memoised (the system's own cost). "Exact" stores 50 prompts with each system's write API
-and asks for them again: our exact fast path; GPTCache and NumPy have none, so theirs is a
-search with the embedding memoised. Lookups are time-boxed per system; the JSON says how many
-ran. HNSW parameters are ours everywhere (M=16, ef_construction=100, ef=64; GPTCache's own
-default ef is 2).
+This module is what runs inside one system's worker process (``bench/peer_rounds.py`` starts the
+workers and interleaves their rounds). Every system gets the same stored vectors
+(``lookup_cost.stored_batches``), the same query prompts, the same exact-hit prompts, the same
+MiniLM embedder and the same warm-up. A round is three timed passes: the queries with an empty
+embedding memo (embedding included), the same queries again (memoised: the system's own cost),
+then the exact-hit prompts stored at load (our exact fast path; GPTCache and NumPy have none, so
+theirs is a search with the embedding memoised). HNSW parameters are ours everywhere (M=16,
+ef_construction=100, ef=64; GPTCache's own default ef is 2).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,59 +23,91 @@ import numpy as np
 
 from bench import lookup_cost
 from bench.gptcache_setup import gptcache
-from bench.lookup_cost import CATEGORY, QUERIES, percentiles, release_freed_memory, request_for, rss_mb
-from litellm_semcache.engine import Outcome, SemanticCache
+from bench.lookup_cost import (
+    CATEGORY,
+    QUERIES,
+    percentiles,
+    release_freed_memory,
+    request_for,
+    rss_mb,
+)
 from litellm_semcache.config import CacheSettings, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
+from litellm_semcache.engine import Outcome, SemanticCache
 from litellm_semcache.observability.logs import configure_logging
 from litellm_semcache.request import view_request
 
 SYSTEMS = ("ours", "milvus_lite", "gptcache", "numpy")
-EXACT_PROMPTS = 50
+_ANIMALS = ["otter", "heron", "badger", "walrus", "lynx", "gecko", "puffin", "marmot", "ibis",
+            "tapir"]
+_FOODS = ["pancakes", "olives", "ramen", "plums", "pretzels"]
+# Stored through each system's write path at load and asked again every round (exact hits):
+# worded unlike QUERIES, so that no query is served from them.
+EXACT_PROMPTS = [f"Write a limerick about a {animal} who adores {food}"
+                 for food in _FOODS for animal in _ANIMALS]
+WARMUP_PROMPTS = [f"Describe the weather on a {day} in {town}" for day in ("Monday", "Friday")
+                  for town in ("Lisbon", "Oslo", "Quito", "Perth", "Osaka")]
 
 
-class _System:
+class RoundMemo(MemoEmbedder):
+    """The embedding memo, emptied at the start of every round so that each round's first pass
+    embeds again (the same memo class the engine uses, so memoised lookups cost the same)."""
+
+    def forget(self) -> None:
+        with self._lock:
+            self._memo.clear()
+
+
+class System:
     """One system under test: ``lookup`` says whether it served an answer."""
 
     lookup: Callable[[str], bool]
     store: Callable[[str], None]
     close: Callable[[], None] = staticmethod(lambda: None)
+    index_evidence: dict[str, Any] | None = None  # Milvus Lite: how its HNSW use was checked
 
 
-def run(system: str, entries: int, queries: int = 200, vectors: str = "mixed",
-        time_box_s: float = 120.0) -> dict[str, Any]:
-    """Measure one system at ``entries`` stored vectors (run it in a fresh process)."""
+def load(system: str, entries: int, vectors: str, workdir: Path) -> tuple[System, RoundMemo,
+                                                                            dict[str, Any]]:
+    """Fill ``system`` with ``entries`` stored vectors, store the exact-hit prompts, warm it up.
+    Returns the system, its embedder and what the load measured (RSS and disk per entry)."""
     settings = _settings(entries)
-    embedder = load_embedder(settings.embedding)
-    workdir = Path(tempfile.mkdtemp(prefix=f"semcache-peer-{system}-"))
-    try:
-        bases = lookup_cost.base_vectors_for(embedder, entries)
-        started = time.perf_counter()
-        release_freed_memory()
-        under_test, rss_before = _LOADERS[system](settings, embedder, workdir, entries, vectors,
-                                                  bases)
-        load_s = time.perf_counter() - started
-        release_freed_memory()
-        ram = (rss_mb(with_children=True) - rss_before) * 2**20 / entries
-        disk = sum(f.stat().st_size for f in workdir.rglob("*") if f.is_file()) / entries
-        prompts = QUERIES[:queries]
-        deadline = time.perf_counter() + time_box_s
-        cold, cold_hits = _timed(under_test.lookup, prompts, deadline)
-        warm, warm_hits = _timed(under_test.lookup, prompts[:len(cold)], deadline + time_box_s / 2)
-        for prompt in prompts[:EXACT_PROMPTS]:
-            under_test.store(prompt)
-        exact, exact_hits = _timed(under_test.lookup, prompts[:EXACT_PROMPTS],
-                                   deadline + time_box_s)
-        under_test.close()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    embedder = RoundMemo(load_embedder(settings.embedding).inner, settings.embedding.memo_size)
+    bases = lookup_cost.base_vectors_for(embedder, entries)
+    started = time.perf_counter()
+    release_freed_memory()
+    under_test, rss_before = _LOADERS[system](settings, embedder, workdir, entries, vectors, bases)
+    load_s = time.perf_counter() - started
+    release_freed_memory()
+    ram = (rss_mb(with_children=True) - rss_before) * 2**20 / entries
+    disk = sum(f.stat().st_size for f in workdir.rglob("*") if f.is_file()) / entries
+    for prompt in EXACT_PROMPTS:
+        under_test.store(prompt)
+    for prompt in WARMUP_PROMPTS:  # the same warm-up for every system: embedder, index, files
+        under_test.lookup(prompt)
+    info = {"load_s": round(load_s, 1), "ram_bytes_per_entry": round(ram),
+            "disk_bytes_per_entry": round(disk) if disk else None}
+    return under_test, embedder, info
+
+
+def measure_round(under_test: System, embedder: RoundMemo, queries: int,
+                  time_box_s: float) -> dict[str, Any]:
+    """One round: queries embedded (cold), the same memoised (warm), exact hits (memoised)."""
+    load_start = os.getloadavg()[0]
+    started = time.perf_counter()
+    embedder.forget()
+    prompts = QUERIES[:queries]
+    deadline = time.perf_counter() + time_box_s
+    cold, cold_served = _timed(under_test.lookup, prompts, deadline)
+    warm, warm_served = _timed(under_test.lookup, prompts[:len(cold)], deadline + time_box_s / 2)
+    embedder.remember(EXACT_PROMPTS)  # as after a store: systems that search have it memoised
+    exact, exact_served = _timed(under_test.lookup, EXACT_PROMPTS, deadline + time_box_s)
     return {
-        "system": system, "entries": entries, "stored_vectors": vectors,
-        "load_s": round(load_s, 1),
-        "miss_excluding_embedding": percentiles(warm) | {"n": len(warm), "served": warm_hits},
-        "miss_including_embedding": percentiles(cold) | {"n": len(cold), "served": cold_hits},
-        "hit_exact": percentiles(exact) | {"n": len(exact), "served": exact_hits},
-        "ram_bytes_per_entry": round(ram), "disk_bytes_per_entry": round(disk) if disk else None,
+        "miss_including_embedding": percentiles(cold) | {"n": len(cold), "served": cold_served},
+        "miss_excluding_embedding": percentiles(warm) | {"n": len(warm), "served": warm_served},
+        "hit_exact": percentiles(exact) | {"n": len(exact), "served": exact_served},
+        "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
+        "seconds": round(time.perf_counter() - started, 1),
     }
 
 
@@ -85,6 +116,7 @@ def _settings(entries: int) -> CacheSettings:
     settings.log_level = "warning"
     settings.lookup_deadline_ms = 600_000  # a slow peer's miss must stay a measured miss
     settings.categories[CATEGORY].max_entries = entries + 10_000
+    settings.embedding.memo_size = 4096
     configure_logging(settings.log_level)
     return settings
 
@@ -105,7 +137,7 @@ def _timed(lookup: Callable[[str], bool], prompts: list[str],
 
 
 def _ours(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path, entries: int,
-          vectors: str, bases: np.ndarray) -> tuple[_System, float]:
+          vectors: str, bases: np.ndarray) -> tuple[System, float]:
     settings.store.path = str(workdir / "store")
     lookup_cost.fill_store(workdir / "store", entries, view_request(request_for("x")).scope,
                            vectors, bases)
@@ -115,24 +147,25 @@ def _ours(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path, entrie
 
 
 def _milvus_lite(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path, entries: int,
-                 vectors: str, bases: np.ndarray) -> tuple[_System, float]:
-    from bench.milvus_index import milvus_variant
+                 vectors: str, bases: np.ndarray) -> tuple[System, float]:
+    from bench.milvus_index import MilvusCategoryIndex, milvus_variant
 
     settings.store.path = str(workdir / "store")
     lookup_cost.fill_store(workdir / "store", entries, view_request(request_for("x")).scope,
                            vectors, bases)
     context = milvus_variant(workdir / "milvus.db")
-    index_factory = context.__enter__()  # starts the Milvus Lite server (a child process)
+    index_factory = context.__enter__()  # starts Milvus Lite (its server runs in threads here)
     release_freed_memory()
     rss_before = rss_mb(with_children=True)
     system = _our_cache(SemanticCache(settings, embedder=embedder, index_factory=index_factory))
     closing = system.close
     system.close = lambda: (closing(), context.__exit__(None, None, None))  # type: ignore[assignment]
+    system.index_evidence = dict(MilvusCategoryIndex.evidence)
     return system, rss_before
 
 
-def _our_cache(cache: SemanticCache) -> _System:
-    system = _System()
+def _our_cache(cache: SemanticCache) -> System:
+    system = System()
     system.lookup = lambda prompt: cache.lookup(request_for(prompt)).outcome == Outcome.HIT
     system.store = lambda prompt: cache.store(request_for(prompt), {"timestamp": time.time(),
                                                                      "response": "{}"}) and None
@@ -141,7 +174,7 @@ def _our_cache(cache: SemanticCache) -> _System:
 
 
 def _gptcache(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path, entries: int,
-              vectors: str, bases: np.ndarray) -> tuple[_System, float]:
+              vectors: str, bases: np.ndarray) -> tuple[System, float]:
     from gptcache.adapter.api import get, put
     from gptcache.similarity_evaluation.distance import SearchDistanceEvaluation
 
@@ -155,7 +188,7 @@ def _gptcache(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path, en
         manager.import_data([f"stored prompt {n}" for n in numbers],
                             [f'{{"id": "r{n}"}}' for n in numbers], list(batch),
                             [None] * len(batch))
-    system = _System()
+    system = System()
     system.lookup = lambda prompt: get(prompt, cache_obj=cache) is not None
     system.store = lambda prompt: put(prompt, "{}", cache_obj=cache)
     system.close = manager.close
@@ -163,7 +196,7 @@ def _gptcache(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path, en
 
 
 def _numpy(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path, entries: int,
-           vectors: str, bases: np.ndarray) -> tuple[_System, float]:
+           vectors: str, bases: np.ndarray) -> tuple[System, float]:
     rss_before = rss_mb()
     matrix = np.empty((entries, embedder.dim), dtype=np.float32)
     for start, batch in lookup_cost.stored_batches(vectors, entries, bases):
@@ -176,7 +209,7 @@ def _numpy(settings: CacheSettings, embedder: MemoEmbedder, workdir: Path, entri
             return True
         return float(np.max(matrix @ embedder.embed_one(prompt))) >= threshold
 
-    system = _System()
+    system = System()
     system.lookup = lookup
     system.store = lambda prompt: exact.setdefault(prompt, len(exact)) and None
     return system, rss_before
@@ -186,8 +219,8 @@ _LOADERS = {"ours": _ours, "milvus_lite": _milvus_lite, "gptcache": _gptcache, "
 
 
 def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ours / peer for every measured figure, pair by pair and size by size (< 1: ours is
-    cheaper)."""
+    """ours / peer for every measured figure (the medians over rounds), pair by pair and size by
+    size (< 1: ours is cheaper)."""
     out = []
     for entries in sorted({row["entries"] for row in rows}):
         at_size = {row["system"]: row for row in rows if row["entries"] == entries}

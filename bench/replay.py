@@ -29,6 +29,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench import replay_checks
 from litellm_semcache import calibration
 from litellm_semcache.engine import Outcome, SemanticCache
 from litellm_semcache.config import CacheSettings, load_settings
@@ -70,6 +71,9 @@ def run(prompts: int = 3000, pairs_limit: int | None = None) -> dict[str, Any]:
         "prompts": len(texts), "upstream_latencies_ms": list(UPSTREAM_LATENCIES_MS),
         "by_category": _per_category(category_aware),
         "overall": _summary(category_aware),
+        "exact_only_baseline": replay_checks.exact_only_baseline(texts),
+        "served_answers": replay_checks.served_answers(
+            category_aware, replay_checks.first_turn_ids(len(texts))),
         "policies": {
             "category_aware": {"thresholds": {name: policy.similarity_threshold for name, policy
                                               in shipped.categories.items()},
@@ -119,8 +123,9 @@ def _replay(texts: list[str], settings: CacheSettings,
             decision = cache.lookup(request)
             if decision.outcome not in (Outcome.HIT, Outcome.BYPASS):
                 cache.store(request, {"answer": number})
+            served = decision.response.get("answer") if decision.outcome == Outcome.HIT else None
             rows.append({"category": decision.category or "bypass", "outcome": decision.outcome,
-                         "reason": decision.reason, "ms": decision.latency_ms})
+                         "reason": decision.reason, "ms": decision.latency_ms, "served": served})
     finally:
         cache.close()
     return rows

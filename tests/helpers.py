@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -12,8 +13,8 @@ from litellm_semcache.engine import Outcome
 from litellm_semcache.testing import FakeClock, FakeEmbedder
 
 HIT, MISS, BYPASS, SHADOW_HIT = Outcome.HIT, Outcome.MISS, Outcome.BYPASS, Outcome.SHADOW_HIT
-__all__ = ["BYPASS", "FakeClock", "HIT", "MISS", "SHADOW_HIT", "chat", "exposition",
-           "install_shipped_policy", "wait_for"]
+__all__ = ["BYPASS", "FakeClock", "HIT", "MISS", "SHADOW_HIT", "chat", "expected_for_reader",
+           "exposition", "install_shipped_policy", "interleave", "wait_for"]
 
 
 def chat(prompt: str, *, model: str = "gpt-test", system: str | None = None,
@@ -25,6 +26,40 @@ def chat(prompt: str, *, model: str = "gpt-test", system: str | None = None,
     messages.extend(history or [])
     messages.append({"role": "user", "content": prompt})
     return {"model": model, "messages": messages, **extra}
+
+
+def interleave(others: list[Any], own: list[Any], position: int) -> list[Any]:
+    """``own`` inserted into ``others`` at ``position`` (clamped), keeping both orders."""
+    cut = min(position, len(others))
+    return [*others[:cut], *own, *others[cut:]]
+
+
+@dataclass(frozen=True)
+class ReaderExpectation:
+    """What a reader must get after ``writes`` of ``(tenant, identity field, prompt)`` stored
+    ``{"owner": [tenant, field], "n": write number}``."""
+
+    must_hit_write: int | None  # the reader's latest write of the asked prompt: served exactly
+    must_miss: bool  # the reader wrote nothing: nothing may be served
+    reader: tuple[str, str]
+
+    def check(self, decision: Any) -> None:
+        if self.must_hit_write is not None:
+            assert decision.outcome == HIT, decision
+            assert decision.response == {"owner": list(self.reader), "n": self.must_hit_write}
+        elif self.must_miss:
+            assert decision.outcome == MISS, decision
+        elif decision.outcome == HIT:  # the reader wrote near-duplicates: only its own answers
+            assert decision.response["owner"] == list(self.reader), decision
+
+
+def expected_for_reader(writes: list[tuple[str, str, str]], reader: tuple[str, str],
+                        asked: str) -> ReaderExpectation:
+    """The definite outcomes of an isolation property: the reader's own exact write is served
+    (the latest of them), a reader without writes gets a miss."""
+    own = [n for n, (tenant, field, _) in enumerate(writes) if (tenant, field) == reader]
+    exact = [n for n in own if writes[n][2] == asked]
+    return ReaderExpectation(exact[-1] if exact else None, not own, reader)
 
 
 def exposition(engine: Any) -> str:

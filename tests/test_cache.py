@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+from pathlib import Path
 
 import pytest
 from helpers import chat
@@ -90,7 +91,8 @@ def test_ttl_expiry_is_absolute_and_swept(make_cache, clock):
     clock.advance(2)
     expired = cache.lookup(chat("What's the current price of Apple stock?"))
 
-    assert expired.outcome == MISS
+    assert (expired.outcome, expired.reason) == (MISS, "expired")  # x-semcache-reason says why
+    assert cache.stats_snapshot()["finance"]["expirations"] == 1  # counted as an expiry
     assert len(cache) == 0 and cache.sweep() == 0  # expired on read, already gone
 
 
@@ -113,9 +115,18 @@ def test_ttl_zero_never_stores(make_cache):
 
 def test_caller_ttl_shortens_but_cannot_exceed_the_cap(make_cache, clock):
     cache = make_cache(categories={"chat": {"ttl_seconds": 100, "ttl_cap": 200}})
-    cache.store(chat("Tell me a joke", cache={"ttl": 10_000}), ANSWER)
-    clock.advance(201)
-    assert cache.lookup(chat("Tell me a joke")).outcome == MISS
+    short, long = chat("Tell me a joke about cats", **CHAT), chat("Recommend a good book", **CHAT)
+    assert cache.store({**short, "cache": {"ttl": 10}}, ANSWER).ttl_seconds == 10
+    assert cache.store({**long, "cache": {"ttl": 10_000}}, ANSWER).ttl_seconds == 200
+
+    clock.advance(9)
+    assert cache.lookup(short).outcome == HIT
+    clock.advance(2)  # 11 s: past the caller's 10 s, well within the category's 100 s
+    assert cache.lookup(short).outcome == MISS
+    clock.advance(150 - 11)  # past the category's 100 s, within the cap
+    assert cache.lookup(long).outcome == HIT
+    clock.advance(51)  # 201 s: the caller asked for 10,000, the cap is 200
+    assert cache.lookup(long).outcome == MISS
 
 
 def test_quota_evicts_least_recently_used_inside_the_category_only(make_cache):
@@ -163,16 +174,20 @@ def _exact_id(prompt, tagged):
     return view_request(chat(prompt, **tagged)).exact_key
 
 
-@pytest.mark.parametrize("other", [
-    {"metadata": {"user_api_key_hash": "tenant-b"}},
-    {"metadata": {"user_api_key_team_id": "team-b"}},
-])
-def test_tenants_never_share_entries(make_cache, other):
+@pytest.mark.parametrize("writer, reader", [
+    ({"user_api_key_hash": "tenant-a"}, {"user_api_key_hash": "tenant-b"}),
+    # one key, two teams: only the team tells the requests apart
+    ({"user_api_key_hash": "k", "user_api_key_team_id": "team-a"},
+     {"user_api_key_hash": "k", "user_api_key_team_id": "team-b"}),
+    ({"user_api_key_hash": "k", "user_api_key_org_id": "org-a"},
+     {"user_api_key_hash": "k", "user_api_key_org_id": "org-b"}),
+], ids=["key", "team", "org"])
+def test_tenants_never_share_entries(make_cache, writer, reader):
     cache = make_cache()
-    cache.store(chat("Tell me a joke", metadata={"user_api_key_hash": "tenant-a"}), ANSWER)
+    cache.store(chat("Tell me a joke", metadata=writer), ANSWER)
 
-    assert cache.lookup(chat("Tell me a joke", **other)).outcome == MISS
-    assert cache.lookup(chat("Tell me a joke", metadata={"user_api_key_hash": "tenant-a"})).outcome == HIT
+    assert cache.lookup(chat("Tell me a joke", metadata=reader)).outcome == MISS
+    assert cache.lookup(chat("Tell me a joke", metadata=writer)).outcome == HIT
 
 
 @pytest.mark.parametrize("variant", [
@@ -230,22 +245,28 @@ def test_an_index_entry_whose_document_is_gone_is_never_served(make_cache):
     assert cache.lookup(chat("Tell me a joke")).outcome == MISS
 
 
-def test_a_pickled_row_in_the_store_is_refused_not_executed(make_cache, tmp_path):
+@pytest.mark.parametrize("mode", [4, 1], ids=["pickle-row", "pickle-bytes"])
+def test_a_pickled_row_in_the_store_is_refused_not_executed(make_cache, tmp_path, mode):
+    """A tampered store directory: a row in diskcache's pickle mode (4, refused by the store),
+    or pickle bytes stored as plain bytes (1, MODE_RAW: only the document decoder stands
+    between them and ``pickle.loads``)."""
     cache = make_cache()
     cache.store(chat("Tell me a joke"), ANSWER)
     cache.close()
+    marker = tmp_path / "unpickled"
 
-    class Boom:
+    class Exploit:
         def __reduce__(self):
-            return (pytest.fail, ("unpickled attacker data",))
+            return (Path.touch, (marker,))
 
     db = sqlite3.connect(tmp_path / "store" / "cache.db")
-    db.execute("UPDATE Cache SET value = ?, mode = 4", (pickle.dumps(Boom()),))  # 4 = MODE_PICKLE
+    db.execute("UPDATE Cache SET value = ?, mode = ?", (pickle.dumps(Exploit()), mode))
     db.commit()
     db.close()
 
     reopened = make_cache()
     assert reopened.lookup(chat("Tell me a joke")).outcome == MISS
+    assert not marker.exists()
     assert len(reopened) == 0  # the entry is dropped at first sight of its undecodable row
     assert len(reopened.deployment.store) == 0  # and the row is deleted
 
@@ -328,17 +349,26 @@ def test_unknown_explicit_category_is_reported(make_cache):
     assert "unknown semcache category 'sports'" in decision.detail
 
 
-def test_stats_measure_break_even(make_cache):
+def test_stats_measure_break_even(make_cache, embedder, monkeypatch):
+    """What the engine feeds the break-even figures: a miss's lookup time (its embedding
+    included) as the miss cost, the time from that miss to the store of its answer as what a hit
+    saves, and nothing of the hits. (The arithmetic itself: tests/test_counters.py.)"""
+    import time as _time
+
     cache = make_cache()
-    cache.lookup(chat("Tell me a joke"))
+    real = embedder.embed_one
+    monkeypatch.setattr(embedder, "embed_one", lambda text: (_time.sleep(0.03), real(text))[1])
+    assert cache.lookup(chat("Tell me a joke")).outcome == MISS  # embeds: >= 30 ms
+    _time.sleep(0.1)  # the model answering
     cache.store(chat("Tell me a joke"), ANSWER)
-    cache.lookup(chat("Tell me a joke"))
+    after_the_miss = cache.stats_snapshot()["chat"]
+    for _ in range(5):  # exact hits: no embedding, fast
+        assert cache.lookup(chat("Tell me a joke")).outcome == HIT
 
     stats = cache.stats_snapshot()["chat"]
-    assert stats["hits"] == 1 and stats["misses"] == 1 and stats["hit_rate"] == 0.5
-    assert stats["miss_cost_ms"] > 0 and stats["saved_ms"] > 0
-    assert stats["break_even_hit_rate"] == pytest.approx(
-        min(1.0, stats["miss_cost_ms"] / stats["saved_ms"]), rel=0.01)
+    assert stats["hits"] == 5 and stats["misses"] == 1 and stats["hit_rate"] == pytest.approx(5 / 6, abs=1e-4)
+    assert after_the_miss["miss_cost_ms"] >= 30 and stats["saved_ms"] >= 100
+    assert stats["miss_cost_ms"] == after_the_miss["miss_cost_ms"]  # hits cost no miss
 
 
 def test_decision_logs_carry_no_secret_and_no_prompt_unless_configured(make_cache):
@@ -529,10 +559,16 @@ def test_a_shared_category_serves_every_tenant_but_still_needs_the_same_request(
                                      metadata={**docs, "user_api_key_hash": "b"}))
     other_model = cache.lookup(chat("How do I configure webhooks?", model="other",
                                     metadata={**docs, "user_api_key_hash": "b"}))
-    not_shared = cache.lookup(chat("Tell me a joke", metadata={"user_api_key_hash": "b"}))
+    # a category that is not shared: the same prompt, stored by "a", is not served to "b"
+    chat_tag = {"semcache_category": "chat"}
+    cache.store(chat("Tell me a joke", metadata={**chat_tag, "user_api_key_hash": "a"}),
+                {"answer": "a's joke"})
+    not_shared = cache.lookup(chat("Tell me a joke", metadata={**chat_tag, "user_api_key_hash": "b"}))
+    own = cache.lookup(chat("Tell me a joke", metadata={**chat_tag, "user_api_key_hash": "a"}))
 
     assert other_tenant.outcome == HIT and other_tenant.response == ANSWER
     assert other_model.outcome == MISS and not_shared.outcome == MISS
+    assert own.outcome == HIT and own.response == {"answer": "a's joke"}
 
 
 def test_writes_sweep_expired_entries_without_a_timer(make_cache, clock):

@@ -4,6 +4,7 @@ calibration that proposes thresholds from such sets."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -56,12 +57,54 @@ def _labelled(category: str, count: int) -> list[dict]:
     return same + different
 
 
-def test_calibrate_proposes_thresholds_within_the_target(tmp_path, capsys):
-    assert cli.main(["calibrate", _pairs_file(tmp_path, _labelled("chat", 10)),
-                     "--target-false-hit-rate", "0"]) == 0
+def _overlapping(count: int = 10) -> list[dict]:
+    """Chat pairs whose similarities overlap (MiniLM, measured): same-answer greetings
+    (0.84-0.88) and reworded API-key questions (0.66-0.70); different-answer jokes about cats
+    and dogs (0.76-0.79) and capitals of France and Spain (0.64-0.68). A strict budget can only
+    have the greetings; a loose one buys some API-key pairs with jokes served wrongly."""
+    def pairs(a: str, b: str, same: bool) -> list[dict]:
+        return [{"a": f"{a} ({n})", "b": f"{b} ({n})", "same_answer": same, "category": "chat"}
+                for n in range(count)]
+    return (pairs("hi, how are you today?", "hello, how are you doing?", True)
+            + pairs("How do I rotate my API key?", "How can I regenerate my API key?", True)
+            + pairs("Tell me a joke about cats", "Tell me a joke about dogs", False)
+            + pairs("What is the capital of France?", "What is the capital of Spain?", False))
+
+
+def _proposed(capsys, pairs_file: str, target: str) -> float:
+    """The chat threshold ``semcache calibrate`` prints for a policy (cosine alone)."""
+    assert cli.main(["calibrate", pairs_file, "--target-false-hit-rate", target,
+                     "--no-guard"]) == 0
     out = capsys.readouterr().out
-    assert "categories:\n  chat:\n    similarity_threshold:" in out
-    assert "verifier_threshold" in out
+    found = re.search(r"categories:\n  chat:\n    similarity_threshold: ([0-9.]+)", out)
+    assert found, out
+    return float(found.group(1))
+
+
+def _measured(pairs: list[dict], threshold: float) -> tuple[float, float]:
+    """(hit rate, false-hit rate) of a global threshold, counted from the pairs' similarities."""
+    results = calibration.observe(pairs, load_settings(None))
+    same = [r.similarity for r in results if r.same]
+    different = [r.similarity for r in results if not r.same]
+    return (sum(s is not None and s >= threshold for s in same) / len(same),
+            sum(s is not None and s >= threshold for s in different) / len(different))
+
+
+def test_calibrate_proposes_thresholds_within_the_target(tmp_path, capsys):
+    pairs = _overlapping()
+    threshold = _proposed(capsys, _pairs_file(tmp_path, pairs), "0")
+    hits, false_hits = _measured(pairs, threshold)
+    assert false_hits == 0.0  # the printed threshold, pasted into a policy, serves no trap
+    assert hits == 0.5  # and every greeting: the best a zero budget allows on these pairs
+
+
+def test_a_looser_target_proposes_a_looser_threshold_within_it(tmp_path, capsys):
+    pairs, pairs_file = _overlapping(), _pairs_file(tmp_path, _overlapping())
+    strict = _proposed(capsys, pairs_file, "0")
+    loose = _proposed(capsys, pairs_file, "0.5")
+    hits, false_hits = _measured(pairs, loose)
+    assert loose < strict
+    assert false_hits <= 0.5 and hits > _measured(pairs, strict)[0]
 
 
 def test_calibrate_says_when_a_category_has_too_few_pairs(tmp_path, capsys):

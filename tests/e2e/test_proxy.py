@@ -6,6 +6,7 @@ its own prompts so that tests stay independent.
 
 from __future__ import annotations
 
+import itertools
 import time
 import urllib.request
 
@@ -51,6 +52,29 @@ def wait_for_store(proxy, category: str, before: float) -> None:
     deadline = time.monotonic() + 10
     while metric(proxy, "semcache_stores_total", category) <= before:
         assert time.monotonic() < deadline, "the answer was never stored"
+        time.sleep(0.05)
+
+
+def stores_everywhere(proxy) -> float:
+    """``semcache_stores_total`` summed over every category."""
+    with urllib.request.urlopen(proxy["metrics"], timeout=5) as reply:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in reply.read().decode().splitlines()
+                   if line.startswith("semcache_stores_total{"))
+
+
+_MARKERS = itertools.count()
+
+
+def settle(proxy) -> None:
+    """A barrier, not a sleep, before checking that nothing was written: one more request,
+    answered and its answer stored (exactly one more store). LiteLLM starts a request's cache
+    write when it has answered it, so the writes of requests answered earlier were started
+    first and waited on the same loaded box as this one."""
+    before = stores_everywhere(proxy)
+    chat(proxy, f"Repeat after me: marker number {next(_MARKERS)} of the barrier")
+    deadline = time.monotonic() + 10
+    while stores_everywhere(proxy) <= before:
+        assert time.monotonic() < deadline, "the barrier's answer was never stored"
         time.sleep(0.05)
 
 
@@ -130,7 +154,9 @@ def test_a_failed_stream_is_never_stored(proxy, upstream):
             list(stream)
     finally:
         upstream.fail_streams = False
-    time.sleep(0.5)  # give a (wrong) background write the time it would need
+    stores = stores_everywhere(proxy)
+    settle(proxy)  # a (wrong) background write of the failed stream had its turn
+    assert stores_everywhere(proxy) == stores + 1  # the barrier's own answer only
     before = upstream.calls
 
     _, headers = chat(proxy, prompt, stream=False)
@@ -163,11 +189,12 @@ def test_a_shared_category_serves_both_keys(proxy, upstream):
 
 
 def test_no_cache_and_no_store_controls(proxy, upstream):
-    stores = metric(proxy, "semcache_stores_total", "chat")
     prompt = "What should I cook for dinner tonight?"
+    everywhere = stores_everywhere(proxy)
     chat(proxy, prompt, extra_body={"cache": {"no-store": True}})
-    time.sleep(0.3)
-    assert metric(proxy, "semcache_stores_total", "chat") == stores
+    settle(proxy)
+    assert stores_everywhere(proxy) == everywhere + 1  # the barrier's answer, not the no-store one
+    stores = metric(proxy, "semcache_stores_total", "chat")
     _, headers = chat(proxy, prompt)
     assert headers["x-semcache"] == "miss"
     wait_for_store(proxy, "chat", stores)
@@ -202,8 +229,12 @@ def test_sensitive_category_does_not_serve_a_paraphrase(proxy, upstream):
 
 
 def test_secrets_stay_out_of_logs_metrics_and_stored_documents(proxy):
+    before = stores_everywhere(proxy)
     chat(proxy, "Can you recommend a good book?")
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while stores_everywhere(proxy) <= before:  # something to search for the secrets in
+        assert time.monotonic() < deadline, "the answer was never stored"
+        time.sleep(0.05)
     with urllib.request.urlopen(proxy["metrics"], timeout=5) as reply:
         exposed = reply.read().decode()
     stored = b"".join(p.read_bytes() for p in proxy["store"].rglob("*") if p.is_file())

@@ -66,16 +66,31 @@ def metrics_text(replica) -> str:
         return reply.read().decode()
 
 
-def stored(replica, category: str) -> float:
+def _sample(replica, name: str, category: str) -> float:
     for line in metrics_text(replica).splitlines():
-        if line.startswith(f'semcache_stores_total{{category="{category}"}}'):
+        if line.startswith(f'{name}{{category="{category}"}}'):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
 
+def stored(replica, category: str) -> float:
+    return _sample(replica, "semcache_stores_total", category)
+
+
+def entries(replica, category: str) -> float:
+    return _sample(replica, "semcache_entries", category)
+
+
+def wait_for_entries(replica, category: str, before: float, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while entries(replica, category) <= before:
+        assert time.monotonic() < deadline, f"{category} entries never grew past {before}"
+        time.sleep(0.02)
+
+
 def test_an_answer_stored_through_replica_a_is_served_by_replica_b(replicas, upstream):
     a, b = replicas["a"], replicas["b"]
-    before = stored(a, "chat")
+    before, held_before = stored(a, "chat"), entries(b, "chat")
     _, headers = chat(a, "hi, how are you today?")
     assert headers["x-semcache"] == "miss"
     deadline = time.monotonic() + 10
@@ -83,7 +98,7 @@ def test_an_answer_stored_through_replica_a_is_served_by_replica_b(replicas, ups
         assert time.monotonic() < deadline, "replica A never stored the answer"
         time.sleep(0.05)
     calls = upstream.calls
-    time.sleep(0.5)  # convergence is milliseconds (README); generous on a loaded 2-core box
+    wait_for_entries(b, "chat", held_before)  # B's follower adopted it (not a fixed sleep)
 
     reply, headers = chat(b, "hello, how are you doing?")
 
@@ -93,12 +108,19 @@ def test_an_answer_stored_through_replica_a_is_served_by_replica_b(replicas, ups
 
 
 def test_no_secret_reaches_logs_metrics_or_stored_documents(replicas, shared_redis):
-    chat(replicas["a"], "Tell me a joke")
-    time.sleep(0.5)
     server = redis.Redis.from_url(shared_redis.url)
-    documents = b"".join(server.get(key) or b"" for key in server.scan_iter("{semcache:*}doc:*"))
-    assert documents  # something was stored
+
+    def documents() -> bytes:
+        return b"".join(server.get(key) or b"" for key in server.scan_iter("{semcache:*}doc:*"))
+
+    before = documents()
+    chat(replicas["a"], "Tell me a joke")
+    deadline = time.monotonic() + 10
+    while documents() == before:  # LiteLLM stores in a background task: wait for the document
+        assert time.monotonic() < deadline, "nothing was stored to search for secrets in"
+        time.sleep(0.05)
+    stored_documents = documents()
     for replica in replicas.values():
-        exposed = [replica["log"].read_bytes(), metrics_text(replica).encode(), documents]
+        exposed = [replica["log"].read_bytes(), metrics_text(replica).encode(), stored_documents]
         for secret in (REDIS_PASSWORD, UPSTREAM_SECRET, KEY):
             assert not any(secret.encode() in text for text in exposed), secret

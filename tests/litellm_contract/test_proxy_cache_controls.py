@@ -44,8 +44,10 @@ def test_no_cache_skips_the_lookup_and_stores_the_fresh_answer(proxy, upstream):
 def test_no_store_answer_is_not_stored(proxy, upstream):
     stored = proxy_stores(proxy)
     proxy_chat(proxy, "Tell me a joke about beavers", cache={"no-store": True})
-    time.sleep(0.5)  # the time a (wrong) background write would need
-    stored_meanwhile = proxy_stores(proxy) - stored
+    # A barrier, not a sleep: one more answer stored. LiteLLM starts each request's cache write
+    # once it answered it, so a (wrong) write of the no-store answer was started before this one.
+    proxy_chat_and_store(proxy, "Repeat after me: the barrier after the beavers")
+    stored_meanwhile = proxy_stores(proxy) - stored - 1
     before = upstream.calls
     later = proxy_chat(proxy, "Tell me a joke about beavers")
 

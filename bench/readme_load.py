@@ -34,10 +34,11 @@ def load_live(results: dict[str, Any]) -> list[str]:
     lines = table(["policy", "reached vLLM in bursts", "overall", "hits (stale / relaxed)",
                    "false hits", "lookups seen overloaded", "burst p50 / p95 ms",
                    "counted by vLLM", "cut in bursts", "false-hit rate vs static"], rows)
-    return [*lines, "", f"{shape['requests']} requests over {shape['topics']} topics, "
-                        f"{shape['cycles']} bursts of {shape['burst']:g} s; load average "
-                        f"{shape['load_average_start']:.2f} when the run started, "
-                        f"{shape['load_average_end']:.2f} when it ended."]
+    summary = (f"{shape['requests']} requests over {shape['topics']} topics, "
+               f"{shape['cycles']} bursts of {shape['burst']:g} s; load average "
+               f"{shape['load_average_start']:.2f} when the run started, "
+               f"{shape['load_average_end']:.2f} when it ended.")
+    return [*lines, "", summary]
 
 
 def load_curve(results: dict[str, Any]) -> list[str]:

@@ -403,7 +403,7 @@ def test_expired_answers_are_served_stale_only_while_vllm_is_overloaded(vllm, tm
             "miss", "expired", "normal"), calm
         probed = probe_during_bursts(
             server, lambda prompt: ask(prompt, "medical" if prompt == STALE_MEDICAL else "chat"),
-            [STALE_MEDICAL, *unused[:-3]], keep=0,
+            [STALE_MEDICAL, *unused[:-3]], keep=0, bursts=5,
             enough=lambda got: any(r.get("x-semcache-stale") == "true" for _, r in got))
         unused = unused[-3:]  # for the calm check after the bursts
         medical = [reply for prompt, reply in probed if prompt == STALE_MEDICAL]

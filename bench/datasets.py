@@ -23,6 +23,9 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from litellm_semcache.errors import SemcacheError
+from litellm_semcache.jsonl import read_records
+
 DATA = Path(__file__).parent / "data"
 CATEGORIES_FILE = DATA / "sharegpt_categories.jsonl"
 PAIRS_FILE = DATA / "eval_pairs.jsonl"
@@ -96,19 +99,10 @@ def sharegpt_first_turns() -> Iterator[tuple[str, str]]:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise DatasetError(f"{path} is missing")
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DatasetError(f"{path.name}:{number}: not JSON ({error})") from error
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path.name}:{number}: not a JSON object")
-            rows.append(row)
-    return rows
+    try:
+        return read_records(path, lambda row: True, "a JSON object")
+    except SemcacheError as error:
+        raise DatasetError(str(error)) from None
 
 
 def _check_split(split: str | None) -> None:

@@ -153,6 +153,8 @@ SECTIONS: dict[str, Section] = {section.name: section for section in (
             categories),
     Section("lookup-decide", "lookup_cost_decide_100k.json",
             "python -m bench lookup --entries 100000", lookup_one_run),
+    Section("lookup-main-100k", "lookup_cost_mixed_100k.json",
+            "python -m bench lookup --entries 100000", lookup_one_run),
     Section("hit-quality", "hit_quality.json", "python -m bench quality", hit_quality),
     Section("hit-quality-traps", "hit_quality.json", "python -m bench quality",
             hit_quality_traps),

@@ -37,6 +37,17 @@ async def _lookup(engine: SemanticCache, prompt: str):
 
 # ---------------------------------------------------------------- the batched embedding service
 
+def _held_at_the_gate(**options):
+    """(embedder, service, future): a batching service whose model call for "running" hangs
+    at the embedder's gate."""
+    embedder = GatedEmbedder()
+    service = BatchingEmbedder(embedder.embed, embedder.dim, embedder.name, **options)
+    embedder.close_gate()
+    running = service.submit("running")
+    assert embedder.entered.wait(5)
+    return embedder, service, running
+
+
 def test_texts_that_arrive_together_share_one_model_call():
     embedder = GatedEmbedder()
     service = BatchingEmbedder(embedder.embed, embedder.dim, embedder.name)
@@ -57,11 +68,7 @@ def test_texts_that_arrive_together_share_one_model_call():
 
 
 def test_a_full_queue_refuses_at_once_and_finishes_what_it_accepted():
-    embedder = GatedEmbedder()
-    service = BatchingEmbedder(embedder.embed, embedder.dim, embedder.name, max_queue=2)
-    embedder.close_gate()
-    running = service.submit("running")
-    assert embedder.entered.wait(5)
+    embedder, service, running = _held_at_the_gate(max_queue=2)
     queued = [service.submit("queued one"), service.submit("queued two")]
     with pytest.raises(QueueFull):
         service.submit("one too many")  # refused while the model call still hangs
@@ -166,11 +173,7 @@ def test_the_prompt_is_embedded_ahead_only_while_the_service_is_idle():
 
 
 def test_lookups_are_embedded_before_texts_whose_callers_can_wait():
-    embedder = GatedEmbedder()
-    service = BatchingEmbedder(embedder.embed, embedder.dim, embedder.name, max_batch=2)
-    embedder.close_gate()
-    running = service.submit("running")
-    assert embedder.entered.wait(5)
+    embedder, service, running = _held_at_the_gate(max_batch=2)
     writes = [threading.Thread(target=service.embed, args=([f"a write {n}"],)) for n in range(2)]
     for write in writes:
         write.start()

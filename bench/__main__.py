@@ -131,31 +131,42 @@ def _cluster(args: argparse.Namespace) -> None:
 
 
 def _load(args: argparse.Namespace) -> None:
-    from bench import load_adaptation
+    from bench import load_adaptation, load_curve
 
     results = load_adaptation.run(args.smoke)
-    if results["mode"] == "skipped":
-        print(f"load adaptation: skipped ({results['reason']})")
-        return
-    table = Table(title=f"load adaptation: {results['mode']}, {results['pairs']} labelled pairs")
-    for column in ("policy", "probes reaching the model", "hits (relaxed)", "hit rate same-answer",
-                   "false-hit rate", "client p50 ms", "client p95 ms"):
-        table.add_column(column, justify="left" if column == "policy" else "right")
-    for name in load_adaptation.POLICIES:
-        row = results[name]
-        table.add_row(name, f"{row['reached_model']}/{row['probes']}",
-                      f"{row['hits']} ({row['relaxed_hits']})", f"{row['hit_rate_same_answer']:.1%}",
-                      f"{row['false_hit_rate']:.1%}", str(row["p50_ms"] or "-"), str(row["p95_ms"] or "-"))
-    Console(width=180).print(table)
-    for name, change in results["comparison"].items():
-        p95 = "" if change["p95_change"] is None else f"; client p95 {change['p95_change']:+.1%}"
-        print(f"{name} vs static: traffic to the overloaded model {-change['traffic_reduction']:+.1%}"
-              f"; false-hit rate {change['false_hit_rate_change_points']:+.2f} points{p95}")
+    shape = results["shape"]
+    print(f"load adaptation: {results['mode']}; {shape['requests']} requests over "
+          f"{shape['topics']} topics, {shape['cycles']} bursts; load average "
+          f"{shape['load_average_start']:.2f} -> {shape['load_average_end']:.2f}")
+    columns = ("policy", "reached the model in bursts", "reached overall", "hits (stale / relaxed)",
+               "labelled hit rate", "false hits", "false-hit rate (labelled)", "burst p50 / p95 ms",
+               "cut in bursts vs static", "false-hit rate vs static")
+    rows = {name: results[name] for name in load_adaptation.POLICIES if name in results}
+    for title, table_rows in (("live, real vLLM + proxy", rows),
+                              ("in-process replay of the same sequence", results["curve"])):
+        if not table_rows:
+            continue
+        table = Table(title=f"load adaptation: {title}")
+        for column in columns:
+            table.add_column(column, justify="left" if column == "policy" else "right")
+        for name, row in table_rows.items():
+            versus = row.get("vs_static") or (results["comparison"] if name == "adaptive" else None)
+            table.add_row(name, f"{row['burst_reached_model']}/{row['burst_requests']}",
+                          f"{row['reached_model']}/{row['requests']}",
+                          f"{row['hits']} ({row['stale_hits']} / {row['relaxed_hits']})",
+                          _share(row["labelled_hit_rate"]), str(row["false_hits"]),
+                          _share(row["false_hit_rate"]),
+                          f"{row['burst_p50_ms'] or '-'} / {row['burst_p95_ms'] or '-'}",
+                          _share(versus["burst_traffic_cut"]) if versus else "-",
+                          f"{versus['false_hit_rate_change_points']:+.2f} pt" if versus else "-")
+        Console(width=200).print(table)
     name = "load_adaptation_smoke" if args.smoke else "load_adaptation"
     _write(f"{name}.json", results)
-    if not args.smoke:
-        load_adaptation.plot(results, RESULTS / f"{name}.png")
-        print(f"wrote {RESULTS / name}.png")
+    load_curve.plot(results, RESULTS / f"{name}.png")
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def _quality(args: argparse.Namespace) -> None:

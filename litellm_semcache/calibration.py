@@ -55,7 +55,7 @@ def observe(pairs: list[dict[str, Any]], settings: CacheSettings,
     probe.store.path = tempfile.mkdtemp(prefix="semcache-calibrate-")
     probe.log_level = "warning"
     for policy in probe.categories.values():
-        policy.threshold_floor = None
+        policy.threshold_floor = policy.verifier_floor = None  # first: floors bound the rest
         policy.similarity_threshold = 0.0
         policy.verifier_threshold = 0.0
     cache = SemanticCache(probe, embedder=embedder or load_embedder(probe.embedding))
@@ -111,7 +111,6 @@ def propose(results: list[PairResult], target_false_hit_rate: float, guard: bool
     and operating point.
     """
     proposals = {}
-    points = [round(step / 20, 2) for step in range(20)] if guard else [0.0]
     for category in sorted({r.category for r in results}):
         rows = [r for r in results if r.category == category]
         counted = rates(rows, lambda r: 1.0, guard)
@@ -123,19 +122,10 @@ def propose(results: list[PairResult], target_false_hit_rate: float, guard: bool
                                            f"{counted['different_pairs']} different; need "
                                            f"{MIN_PAIRS} with both kinds): no proposal"}
             continue
-        candidates = sorted({round(r.similarity, 4) for r in rows if r.similarity is not None}
-                            | {round(0.50 + step / 100, 2) for step in range(51)})
-        allowed = []
-        for threshold in candidates:
-            for point in points:
-                measured = rates(rows, lambda r, t=threshold: t, guard, lambda r, p=point: p)
-                if (measured["false_hit_rate"] or 0.0) <= target_false_hit_rate:
-                    allowed.append((measured["hit_rate"] or 0.0, threshold, point, measured))
-        if not allowed:
+        found = _best(rows, target_false_hit_rate, guard)
+        if found is None:
             continue
-        best = max(hit for hit, *_ in allowed)
-        _, threshold, point, measured = max(
-            (row for row in allowed if row[0] == best), key=lambda row: (row[2], row[1]))
+        threshold, point, measured = found
         note = ""
         policy = (policies or {}).get(category)
         if policy is not None and policy.sensitive and (
@@ -155,3 +145,56 @@ def _last_turn(side: Any) -> str:
 
 def _messages(side: Any) -> list[dict[str, Any]]:
     return [{"role": "user", "content": side}] if isinstance(side, str) else side
+
+
+def propose_floors(results: list[PairResult], overload_false_hit_rate: float,
+                   policies: Mapping[str, CategoryPolicy] | None = None
+                   ) -> dict[str, dict[str, Any]]:
+    """Per category: ``threshold_floor`` and ``verifier_floor``, the loosest the load policy
+    may go while the routed model is overloaded, for a (larger) false-hit budget then.
+
+    At full overload both bounds apply together, so they are chosen as one operating point:
+    the best hit rate within ``overload_false_hit_rate`` among gates and points no higher than
+    the category's own (a floor only bounds relaxation), the strictest on ties. A
+    ``sensitive`` category gets none: it is never relaxed. No floor below :data:`MIN_PAIRS`
+    pairs of both kinds, as for the thresholds."""
+    floors: dict[str, dict[str, Any]] = {}
+    for category, row in propose(results, overload_false_hit_rate).items():
+        policy = (policies or {}).get(category)
+        found = None
+        if row["threshold"] is not None and not (policy is not None and policy.sensitive):
+            rows = [r for r in results if r.category == category]
+            found = _best(rows, overload_false_hit_rate, True,
+                          policy.similarity_threshold if policy else 1.0,
+                          policy.verifier_threshold if policy else 1.0)
+        if found is None:
+            note = row["note"] or ("sensitive: never relaxed, no floor"
+                                   if policy is not None and policy.sensitive
+                                   else "over the budget already: no floor")
+            floors[category] = {"threshold_floor": None, "verifier_floor": None, "note": note}
+            continue
+        gate, point, measured = found
+        floors[category] = {"threshold_floor": gate, "verifier_floor": point, **measured,
+                            "note": ""}
+    return floors
+
+
+def _best(rows: list[PairResult], budget: float, guard: bool, gate_max: float = 1.0,
+          point_max: float = 1.0) -> tuple[float, float, dict[str, Any]] | None:
+    """The (gate, operating point) at most ``gate_max`` / ``point_max`` with the best hit rate
+    whose false-hit rate is within ``budget``, the strictest on ties; None when none is."""
+    points = sorted({round(step / 20, 2) for step in range(20)} | {point_max}) if guard else [0.0]
+    gates = sorted({round(r.similarity, 4) for r in rows if r.similarity is not None}
+                   | {round(0.50 + step / 100, 2) for step in range(51)} | {gate_max})
+    allowed = []
+    for gate in (g for g in gates if g <= gate_max):
+        for point in (p for p in points if p <= point_max or not guard):
+            measured = rates(rows, lambda r, t=gate: t, guard, lambda r, q=point: q)
+            if (measured["false_hit_rate"] or 0.0) <= budget:
+                allowed.append((measured["hit_rate"] or 0.0, gate, point, measured))
+    if not allowed:
+        return None
+    best = max(hit for hit, *_ in allowed)
+    _, gate, point, measured = max((row for row in allowed if row[0] == best),
+                                   key=lambda row: (row[2], row[1]))
+    return gate, point, measured

@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from litellm_semcache import config_layers
 from litellm_semcache.config_layers import suggest as _suggest
+from litellm_semcache.adaptation_settings import (AutoBypassSettings, LoadDeployment,
+                                                  LoadPolicySettings)
 from litellm_semcache.errors import ConfigError
 
 DEFAULT_CATEGORY = "default"
@@ -67,6 +69,13 @@ class CategoryPolicy(_Strict):
     verifier_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="operating point of the default verifier's score: a "
                                          "candidate scoring lower is not served (higher = stricter)")
+    verifier_floor: float | None = Field(None, ge=0.0, le=1.0, description="how far the load "
+                                         "policy may lower verifier_threshold; None = never")
+    stale_grace_seconds: int | None = Field(None, ge=0, description="how long past its TTL an "
+                                            "answer is kept, served only while its model is "
+                                            "overloaded; None = load_policy's default, 0 = off")
+    auto_bypass: bool | None = Field(None, description="stop looking up while the hit rate stays "
+                                     "below break-even; None = auto_bypass.enabled")
     examples: list[str] = Field(default_factory=list)
     description: str = ""
 
@@ -91,6 +100,13 @@ class CategoryPolicy(_Strict):
             raise ValueError(
                 f"ttl_cap ({self.ttl_cap}) must not be below ttl_seconds ({self.ttl_seconds})"
             )
+        if self.verifier_floor is not None and self.verifier_floor > self.verifier_threshold:
+            raise ValueError(f"verifier_floor ({self.verifier_floor}) must not exceed "
+                             f"verifier_threshold ({self.verifier_threshold}); lowering "
+                             "verifier_threshold below the shipped floor: set verifier_floor "
+                             "lower too, or null")
+        if self.sensitive and self.stale_grace_seconds:
+            raise ValueError("stale_grace_seconds: a sensitive category is never served stale")
         return self
 
 
@@ -183,52 +199,6 @@ class IndexSettings(_Strict):
         1024, ge=1, description="scopes up to this size are searched exactly, larger ones by HNSW")
 
 
-class LoadDeployment(_Strict):
-    """One routed deployment whose load the policy follows (explicit YAML; the proxy's model
-    list adds the rest). ``id`` is what a request carries after routing: LiteLLM's
-    ``model_info.id`` or the ``api_base``."""
-
-    id: str = Field(min_length=1)
-    model_group: str | None = None
-    metrics_url: str | None = Field(None, description="pull: the server's /metrics URL")
-    push_id: str | None = Field(None, description="push: SEMCACHE_VLLM_DEPLOYMENT of the "
-                                                  "server's plugin (default: id)")
-    model_name: str | None = Field(None, description="vLLM model_name label to read")
-
-
-class LoadPolicySettings(_Strict):
-    """Adaptive policy: relax thresholds and stretch TTLs of the categories routed to an
-    overloaded model, within each category's ``threshold_floor`` / ``ttl_cap``."""
-
-    enabled: bool = False
-    scrape_interval_seconds: float = Field(0.25, gt=0, le=60)
-    stale_after_seconds: float = Field(2.0, gt=0)
-    push_listen: str | None = Field(None, pattern=r"^[^:]+:\d+$",
-                                    description="host:port of the UDP receiver for the plugin")
-    from_proxy_model_list: bool = Field(True, description="follow every deployment of the "
-                                                          "proxy's model list with an api_base")
-    deployments: list[LoadDeployment] = Field(default_factory=list)
-    queue_depth_full: float = Field(8.0, gt=0, description="waiting requests that count as 1.0")
-    kv_usage_full: float = Field(0.9, gt=0, le=1.0, description="KV usage that counts as 1.0")
-    ttft_target_seconds: float | None = Field(None, gt=0, description="TTFT at which the "
-                                                                      "score reaches 1.0")
-    preemptions_per_second_full: float | None = Field(None, gt=0)
-    smoothing: float = Field(0.5, gt=0, le=1.0, description="EWMA weight of a new sample")
-    enter_at: float = Field(0.8, gt=0, description="score that enters overload")
-    exit_at: float = Field(0.5, ge=0, description="score that leaves it")
-    full_at: float = Field(1.0, gt=0, description="score at which the ramp reaches 1")
-    min_dwell_seconds: float = Field(3.0, ge=0, description="least time in a state")
-    relax: float = Field(0.05, ge=0, le=1.0, description="threshold drop at full ramp")
-    ttl_stretch: float = Field(2.0, ge=1.0, description="TTL factor at full ramp")
-
-    @model_validator(mode="after")
-    def _levels_are_ordered(self) -> "LoadPolicySettings":
-        if not self.exit_at < self.enter_at <= self.full_at:
-            raise ValueError(f"need exit_at < enter_at <= full_at, got {self.exit_at}, "
-                             f"{self.enter_at}, {self.full_at}")
-        return self
-
-
 class CacheSettings(BaseSettings):
     """The whole policy. Environment variables override the file: ``SEMCACHE_<KEY>``, nested
     keys joined with ``__`` (e.g. ``SEMCACHE_CATEGORIES__CHAT__TTL_SECONDS=60``)."""
@@ -266,6 +236,7 @@ class CacheSettings(BaseSettings):
     metrics_port: int | None = Field(None, ge=1, le=65535, description="own Prometheus endpoint")
     metrics_host: str = "127.0.0.1"
     load_policy: LoadPolicySettings = Field(default_factory=LoadPolicySettings)
+    auto_bypass: AutoBypassSettings = Field(default_factory=AutoBypassSettings)
     _sources: list[str] = PrivateAttr(default_factory=list)
 
     @property
@@ -312,6 +283,7 @@ _SECTION_MODELS: dict[str, type[BaseModel]] = {
     "store": StoreSettings,
     "index": IndexSettings,
     "load_policy": LoadPolicySettings,
+    "auto_bypass": AutoBypassSettings,
 }
 
 

@@ -12,6 +12,7 @@ Needs scripts/bootstrap-vllm (about 2 minutes once); skipped without it, except 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import threading
@@ -235,9 +236,11 @@ def waiting_at(base_url: str) -> float:
     return 0.0
 
 
-def proxy_ask(base_url: str, key: str, prompt: str) -> dict[str, str]:
+def proxy_ask(base_url: str, key: str, prompt: str, category: str = "chat",
+              max_tokens: int = 8) -> dict[str, str]:
     body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": prompt}],
-                       "max_tokens": 8, "metadata": {"semcache_category": "chat"}}).encode()
+                       "max_tokens": max_tokens, "metadata": {"semcache_category": category}}
+                      ).encode()
     request = urllib.request.Request(f"{base_url}/v1/chat/completions", body,
                                      {"Content-Type": "application/json",
                                       "Authorization": f"Bearer {key}"})
@@ -246,50 +249,47 @@ def proxy_ask(base_url: str, key: str, prompt: str) -> dict[str, str]:
         return {k.lower(): v for k, v in reply.headers.items()}
 
 
-def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
-    """Through the real proxy (pull mode, deployment from its model list): the decision
-    headers say overloaded, with the relaxed chat gate, only while the burst lasts."""
+@contextlib.contextmanager
+def proxy_on(server, policy: dict, tmp_path: Path):
+    """The real LiteLLM proxy with the cache under ``policy``, routed to ``server``: yields the
+    proxy and its master key."""
     import secrets
 
     import yaml
 
-    from litellm_semcache.config import BUILTIN_DEFAULTS
     from harness import litellm_proxy, proxy_config_for
 
-    server, _, _ = vllm
-    policy = yaml.safe_load(BUILTIN_DEFAULTS.read_text())
-    chat_gate = f'{policy["categories"]["chat"]["similarity_threshold"]:g}'  # relaxed: lower
-    # 0.5 s scrapes (0.4 s timeout): vLLM starves the proxy of CPU here during the burst
-    policy["load_policy"].update(enabled=True, min_dwell_seconds=0.5, scrape_interval_seconds=0.5)
     policy["store"] = {"path": str(tmp_path / "store")}
     policy["lookup_deadline_ms"] = 5000  # vLLM shares the proxy's CPUs here
     (tmp_path / "semcache.yaml").write_text(yaml.safe_dump(policy))
     key = f"sk-test-{secrets.token_hex(8)}"
     config = proxy_config_for(server, "vllm-a", key)
     with litellm_proxy(config, tmp_path, {"SEMCACHE_CONFIG": str(tmp_path / "semcache.yaml")}) as proxy:
+        yield proxy, key
+
+
+def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
+    """Through the real proxy (pull mode, deployment from its model list): the decision
+    headers say overloaded, with the relaxed chat gate, only while the burst lasts."""
+    import yaml
+
+    from litellm_semcache.config import BUILTIN_DEFAULTS
+
+    server, _, _ = vllm
+    policy = yaml.safe_load(BUILTIN_DEFAULTS.read_text())
+    chat_gate = f'{policy["categories"]["chat"]["similarity_threshold"]:g}'  # relaxed: lower
+    # 0.5 s scrapes (0.4 s timeout): vLLM starves the proxy of CPU here during the burst
+    policy["load_policy"].update(enabled=True, min_dwell_seconds=0.5, scrape_interval_seconds=0.5)
+    with proxy_on(server, policy, tmp_path) as (proxy, key):
         proxy_ask(proxy.base_url, key, "hello there")  # the first call attaches the scraper
         time.sleep(1.0)
         calm = proxy_ask(proxy.base_url, key, "good morning to you")
         assert (calm["x-semcache-load"], calm["x-semcache-threshold"]) == ("normal", chat_gate), calm
         assert calm["x-semcache-deployment"] == "vllm-a"
-        # Twice the usual burst, so that the queue outlasts the probes on a box where vLLM,
-        # the proxy and the test share two cores.
-        fillers = threading.Thread(target=burst, args=(server.base_url, 48), daemon=True)
-        fillers.start()
-        assert wait_for(lambda: waiting_at(server.base_url) >= 8, timeout=30, every=0.1), \
-            "the burst never queued"
-        # Probes every 0.4 s while vLLM itself still reports a queue; each is looked up when it
-        # arrives (its headers tell the state at that moment) and then queues behind the
-        # burst, so they go out concurrently rather than one after another.
-        with concurrent.futures.ThreadPoolExecutor(len(JOKE_PROMPTS)) as pool:
-            probes = []
-            for prompt in JOKE_PROMPTS:
-                if waiting_at(server.base_url) < 1:
-                    break
-                probes.append(pool.submit(proxy_ask, proxy.base_url, key, prompt))
-                time.sleep(0.4)
-            replies = [probe.result() for probe in probes]
-        fillers.join()
+        replies = [reply for _, reply in probe_during_bursts(
+            server, lambda prompt: proxy_ask(proxy.base_url, key, prompt), list(JOKE_PROMPTS),
+            enough=lambda got: any(r.get("x-semcache-load") == "overloaded" for _, r in got),
+            concurrency=len(JOKE_PROMPTS))]
         # a probe without load headers was a fail-open miss (lookup past its deadline): allowed
         seen = [(r.get("x-semcache"), r.get("x-semcache-reason"), r.get("x-semcache-load"),
                  r.get("x-semcache-load-score")) for r in replies]
@@ -303,3 +303,127 @@ def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
             if after["x-semcache-load"] == "normal":
                 break
         assert (after["x-semcache-load"], after["x-semcache-threshold"]) == ("normal", chat_gate), after
+
+
+# Distinct dinner-and-travel questions, one per probe: a probe that finds the model calm
+# misses (expired) and stores a fresh answer, so no prompt is asked twice after seeding.
+STALE_PROMPTS = ("what should I cook for dinner tonight", "where should I go on holiday in May",
+                 "what is a good book to read this summer", "how do I make pancakes fluffy",
+                 "what is a fun thing to do on a rainy day", "how do I keep my plants alive",
+                 "what should I watch on a quiet evening", "how do I start running again",
+                 "what is a nice gift for a friend", "how do I sleep better at night",
+                 "what game should we play at a party", "how do I learn to juggle")
+STALE_MEDICAL = "what are the usual symptoms of the flu"
+
+
+def probe_during_bursts(server, ask, prompts: list[str], enough, keep: int = 0,
+                        concurrency: int = 8, bursts: int = 3) -> list[tuple[str, dict]]:
+    """``(prompt, reply)`` of probes sent every 0.4 s while vLLM itself reports a queue during
+    a burst of 48 (twice the usual, so that the queue outlasts the probes on a box where vLLM,
+    the proxy and the test share two cores). Each probe is looked up when it arrives (its
+    headers tell the state at that moment) and then queues behind the burst, so they go out
+    concurrently. A burst that never queues, or gives no reply ``enough`` accepts, is repeated
+    while prompts are left."""
+    replies: list[tuple[str, dict]] = []
+    for _ in range(bursts):
+        fillers = threading.Thread(target=burst, args=(server.base_url, 48), daemon=True)
+        fillers.start()
+        if wait_for(lambda: waiting_at(server.base_url) >= 8, timeout=30, every=0.1):
+            with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+                sent = []
+                while len(prompts) > keep and waiting_at(server.base_url) >= 1:
+                    prompt = prompts.pop(0)
+                    sent.append((prompt, pool.submit(ask, prompt)))
+                    time.sleep(0.4)
+                replies += [(prompt, future.result()) for prompt, future in sent]
+        fillers.join()
+        if enough(replies) or len(prompts) <= keep:
+            break
+    assert replies, "no burst ever queued"
+    return replies
+
+
+def settled_prompts(path: Path, quiet_for: float = 3.0, timeout: float = 60.0) -> set[str]:
+    """The prompts of the documents in a diskcache store, once no new one came for
+    ``quiet_for`` seconds."""
+    import diskcache
+
+    from litellm_semcache.errors import CorruptDocument
+    from litellm_semcache.store.document import Document
+
+    prompts: set[str] = set()
+    changed = started = time.monotonic()
+    while time.monotonic() - changed < quiet_for and time.monotonic() - started < timeout:
+        with diskcache.Cache(str(path)) as cache:
+            now = set()
+            for key in cache.iterkeys():
+                value = cache.get(key)
+                if isinstance(value, bytes):
+                    try:
+                        now.add(Document.from_bytes(value).prompt)
+                    except CorruptDocument:
+                        continue
+        if now != prompts:
+            prompts, changed = now, time.monotonic()
+        time.sleep(0.2)
+    return prompts
+
+
+def test_expired_answers_are_served_stale_only_while_vllm_is_overloaded(vllm, tmp_path):
+    """Through the real proxy: answers past their (2 s) TTL, kept for a grace, are served
+    marked stale with their age only while the routed vLLM is overloaded; calm, they are
+    misses; a sensitive category's never are."""
+    import yaml
+
+    from litellm_semcache.config import BUILTIN_DEFAULTS
+
+    server, _, _ = vllm
+    policy = yaml.safe_load(BUILTIN_DEFAULTS.read_text())
+    policy["load_policy"].update(enabled=True, min_dwell_seconds=0.5, scrape_interval_seconds=0.5,
+                                 stale_grace_seconds=600, stale_min_ttl_seconds=0)
+    for name in ("chat", "default", "medical"):  # the random model never ends by itself
+        policy["categories"][name].update(ttl_seconds=2, store_length_limited=True)
+    with proxy_on(server, policy, tmp_path) as (proxy, key):
+        def ask(prompt: str, category: str = "chat") -> dict[str, str]:
+            return proxy_ask(proxy.base_url, key, prompt, category, max_tokens=32)
+
+        # Seeded while vLLM is idle. The proxy writes in the background, and an answer of the
+        # random model without any text is not stored: such prompts are asked again, and the
+        # probes use the prompts whose answers are in the store.
+        stored: set[str] = set()
+        for _ in range(4):
+            for prompt in {*STALE_PROMPTS, STALE_MEDICAL} - stored:
+                ask(prompt, "medical" if prompt == STALE_MEDICAL else "chat")
+            stored = settled_prompts(tmp_path / "store")
+        assert len(stored - {STALE_MEDICAL}) >= 6, stored
+        time.sleep(2.5)  # past the 2 s TTL
+        unused = [prompt for prompt in STALE_PROMPTS if prompt in stored]
+        calm = ask(unused.pop(0))
+        assert (calm["x-semcache"], calm["x-semcache-reason"], calm["x-semcache-load"]) == (
+            "miss", "expired", "normal"), calm
+        probed = probe_during_bursts(
+            server, lambda prompt: ask(prompt, "medical" if prompt == STALE_MEDICAL else "chat"),
+            [STALE_MEDICAL, *unused[:-3]], keep=0, bursts=5,
+            enough=lambda got: any(r.get("x-semcache-stale") == "true" for _, r in got))
+        unused = unused[-3:]  # for the calm check after the bursts
+        medical = [reply for prompt, reply in probed if prompt == STALE_MEDICAL]
+        replies = [reply for prompt, reply in probed if prompt != STALE_MEDICAL]
+        seen = [(r.get("x-semcache"), r.get("x-semcache-reason"), r.get("x-semcache-load"),
+                 r.get("x-semcache-stale"), r.get("x-semcache-age")) for r in replies]
+        stale = [reply for reply in replies if reply.get("x-semcache-stale") == "true"]
+        assert stale, seen
+        for reply in replies:  # stale exactly when overloaded (fail-open probes have no load)
+            if reply.get("x-semcache-load") == "overloaded":
+                assert reply["x-semcache"] == "hit" and reply in stale, seen
+                assert float(reply["x-semcache-age"]) >= 2.0, reply
+            elif reply.get("x-semcache-load") == "normal":
+                assert (reply["x-semcache"], reply["x-semcache-reason"]) == ("miss", "expired"), seen
+        assert medical and all(r.get("x-semcache-stale") != "true" and r["x-semcache"] == "miss"
+                               for r in medical), medical
+        for prompt in unused:  # the burst is over: calm again, expired answers are misses
+            time.sleep(1.5)
+            after = ask(prompt)
+            if after["x-semcache-load"] == "normal":
+                break
+        assert (after["x-semcache"], after["x-semcache-reason"], after["x-semcache-load"]) == (
+            "miss", "expired", "normal"), after

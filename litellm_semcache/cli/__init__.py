@@ -7,8 +7,9 @@
     semcache flush [--category C] [--yes]   delete entries (all, or one category)
     semcache warm FILE [--proxy URL --api-key K] [--model M]
                                             load prompt/response pairs (JSONL)
-    semcache calibrate PAIRS.jsonl [--target-false-hit-rate 0.01]
-                                            propose per-category thresholds from labelled pairs
+    semcache calibrate PAIRS.jsonl [--target-false-hit-rate 0.01] [--overload-false-hit-rate 0.02]
+                                            propose per-category thresholds (and floors under
+                                            overload) from labelled pairs
     semcache demo                           the demo replay
     semcache --version
 """
@@ -83,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     calibrate_args.add_argument("pairs", help='JSONL: {"a", "b", "same_answer": bool, "category"?}; '
                                          "a/b a prompt or a list of chat messages")
     calibrate_args.add_argument("--target-false-hit-rate", type=float, default=0.01)
+    calibrate_args.add_argument("--overload-false-hit-rate", type=float, default=0.02,
+                                help="false-hit budget while the model is overloaded: the "
+                                     "proposed threshold_floor / verifier_floor")
     calibrate_args.add_argument("--no-guard", action="store_true", help="calibrate cosine alone")
     demo_args = command("demo", _demo, "replay mixed prompts through litellm.completion")
     demo_args.add_argument("--requests", type=int, default=400)

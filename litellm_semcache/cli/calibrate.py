@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -42,4 +43,29 @@ def calibrate(args: argparse.Namespace) -> int:
     for category, row in proposals.items():
         if row["threshold"] is None:
             print(f"{category}: {row['note']}")
+    if not args.no_guard:
+        _print_floors(calibration.propose_floors(results, args.overload_false_hit_rate,
+                                                 settings.categories),
+                      args.overload_false_hit_rate)
     return 0
+
+
+def _print_floors(floors: dict[str, dict[str, Any]], budget: float) -> None:
+    """The load policy's floors: how far a category may relax while its model is overloaded."""
+    table = Table(title=f"floors under overload, for a false-hit rate <= {budget:.1%} "
+                        "(load_policy: how far a category may relax)")
+    for column in ("category", "threshold_floor", "verifier_floor", "hit rate", "false-hit rate",
+                   "note"):
+        table.add_column(column, justify="left" if column in ("category", "note") else "right")
+    for category, row in floors.items():
+        shown = ["-" if row[key] is None else f"{row[key]:.2f}"
+                 for key in ("threshold_floor", "verifier_floor")]
+        table.add_row(category, *shown, percent(row.get("hit_rate")),
+                      percent(row.get("false_hit_rate")), row["note"])
+    console().print(table)
+    ready = {name: row for name, row in floors.items() if row["verifier_floor"] is not None}
+    if ready:
+        print("categories:  # floors under overload")
+        for category, row in ready.items():
+            print(f"  {category}:\n    threshold_floor: {row['threshold_floor']:.2f}\n"
+                  f"    verifier_floor: {row['verifier_floor']:.2f}")

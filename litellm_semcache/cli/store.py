@@ -44,7 +44,7 @@ def stats(args: argparse.Namespace) -> int:
         document = item.document
         row = rows.setdefault(document.category, {"entries": 0, "expired": 0, "bytes": 0})
         row["entries"] += 1
-        row["expired"] += document.expires_at <= now
+        row["expired"] += document.fresh_until <= now  # or kept for its stale grace
         row["bytes"] += len(document.to_bytes())
     store.close()
     table = Table(title=f"store {settings.store.path}")
@@ -73,7 +73,7 @@ def _live_stats(url: str, api_key: str | None = None) -> int:
     except urllib.error.URLError as exc:
         raise SemcacheError(f"cannot reach {url}: {exc.reason}") from None
     counted = ("lookups", "hits", "misses", "bypasses", "shadow_hits", "guard_rejections",
-               "fail_opens", "entries")
+               "fail_opens", "stale_hits", "below_break_even", "auto_bypassed", "entries")
     wanted = (*counted, "hit_rate")
     table: dict[str, dict[str, float]] = {}
     for family in text_string_to_metric_families(text):
@@ -118,7 +118,7 @@ def inspect(args: argparse.Namespace) -> int:
         document = documents[int(position)]
         policy = settings.policy(document.category)
         table.add_row(f"{scores[position]:.4f}", document.category,
-                      f"{policy.similarity_threshold:.2f}", f"{document.expires_at - now:.0f}",
+                      f"{policy.similarity_threshold:.2f}", f"{document.fresh_until - now:.0f}",
                       document.scope[:8], document.prompt[:80])
     console().print(table)
     print("a hit also needs the same scope (tenant, model, parameters, context) and the guard")

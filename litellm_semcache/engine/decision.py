@@ -53,6 +53,7 @@ class Reason(str, Enum):
     INVALID_REQUEST = "invalid_request"  # detail: what is wrong (also the HTTP 400 text)
     NOT_LOOKED_UP = "not_looked_up"  # LiteLLM did not ask the cache (e.g. caching off, embeddings)
     STORE_UNAVAILABLE = "store_unavailable"  # the store could not be opened: the cache is off
+    BELOW_BREAK_EVEN = "below_break_even"  # auto-bypass: lookups cost more than they save
     # store
     STORED = "stored"
     NOT_STORABLE = "not_storable"
@@ -88,7 +89,10 @@ class Decision:
     request_key: str | None = None  # scope + normalised prompt of the request (single-flight)
     load_state: str | None = None  # of the routed model: off | unknown | normal | overloaded
     load_score: float | None = None
-    relaxed: bool = False  # served only because the load policy lowered the threshold
+    relaxed: bool = False  # served only because the load policy lowered the gate or verifier
+    verifier_threshold: float | None = None  # the verifier's operating point in force
+    stale: bool = False  # an expired answer, served because the routed model is overloaded
+    age_seconds: float | None = None  # of a stale answer: seconds since it was stored
     # The candidate came from a shared scope, so it may be another tenant's entry: on a miss its
     # similarity and the reason are kept for logs and metrics but never shown to the client.
     shared_candidate: bool = False

@@ -29,6 +29,7 @@ from litellm_semcache.config import DEFAULT_CATEGORY, CacheSettings, load_settin
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
 from litellm_semcache.engine import snapshots
 from litellm_semcache.engine.async_path import AsyncPath
+from litellm_semcache.engine.break_even import BreakEvenSwitch
 from litellm_semcache.engine.catalogue import Catalogue
 from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.pending import PendingMisses
@@ -41,6 +42,7 @@ from litellm_semcache.index.base import IndexFactory, IndexParams, default_index
 from litellm_semcache.load import Load, make_load_policy
 from litellm_semcache.observability.logs import DecisionLog
 from litellm_semcache.observability.metrics import (
+    AutoBypassGauges,
     BreakerGauges,
     FollowerGauges,
     LoadGauges,
@@ -83,6 +85,9 @@ class SemanticCache:
         self.decision_log = DecisionLog(self.settings.log_summary_seconds)
         if self.settings.load_policy.enabled:
             self.recorder.registry.register(LoadGauges(self.load.states))
+        self.break_even = BreakEvenSwitch(self.settings.categories, self.settings.auto_bypass,
+                                          self.recorder.costs)
+        self.recorder.registry.register(AutoBypassGauges(self.break_even.bypassed))
         self._closed = False
         self.flushes = 0  # how often flush() ran (single-flight drops answers from before)
         # An embedding slower than the lookup deadline counts as a failure: after 5 in a row,
@@ -102,7 +107,7 @@ class SemanticCache:
         self._remover = remover
         self.pipeline = LookupPipeline(self.settings, self.catalogue, store_, categorizer,
                                        self._embed, self.load, verifier or ScoredVerifier(),
-                                       pending, remover, clock)
+                                       pending, remover, clock, self.break_even)
         self._writer = WritePath(self.settings, self.deployment, self.catalogue, categorizer,
                                  self._embed_for_write, self.load, pending, self.recorder, remover, clock)
         self._categorizer = categorizer
@@ -226,6 +231,7 @@ class SemanticCache:
     def record(self, decision: Decision, request: Mapping[str, Any] | None = None) -> None:
         """Count a decision a client received, and log it (the one place that does)."""
         self.recorder.lookup(decision)
+        self.break_even.observe(decision)
         prompt = None
         if self.settings.log_prompts and request is not None:  # opt-in: prompts may be personal
             try:
@@ -302,8 +308,10 @@ class SemanticCache:
         return len(self.catalogue)
 
     def stats_snapshot(self) -> dict[str, dict[str, Any]]:
-        """Per category: counters, entries, hit rate, miss cost and break-even."""
-        return self.recorder.snapshot()
+        """Per category: counters, entries, hit rate, miss cost, break-even and whether the
+        category is auto-bypassed below it."""
+        return {category: {**row, **self.break_even.report(category)}
+                for category, row in self.recorder.snapshot().items()}
 
     def save_snapshot(self) -> int:
         """Save the large index shards for a fast next start (``close()`` does it too)."""

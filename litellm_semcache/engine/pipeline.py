@@ -8,9 +8,10 @@ categorise by metadata/rules, exact match) never embed; the rest
 threshold, verification in the store, serve) do.
 
     prepare:  parse -> text? -> category (metadata, rules) -> no-cache? -> mode -> exact match?
+              -> below break-even?
     complete: [exact match, deferred] -> embed -> category (head, centroids) -> mode
-              -> nearest in scope, any category -> threshold
-              -> verify (expiry, scope, document, verifier) -> serve
+              -> below break-even? -> nearest in scope, any category -> threshold
+              -> verify (expiry or stale, scope, document, verifier) -> serve
 
 A caller on an event loop prepares with ``defer_reads`` when a document read is a network round
 trip: an identical stored prompt is then verified in :meth:`LookupPipeline.complete`, off the
@@ -20,6 +21,11 @@ Split-proof: the nearest entry of the scope is a candidate whatever its category
 holds every category), because two wordings of one request can land in different categories. A candidate from another category is judged by the
 stricter of the two policies (the higher threshold, the guard if either has it, shadow if either
 is shadow, shared only if both are); the decision stays counted under the request's category.
+
+Under load (``load/``) the threshold and the verifier's operating point in force may be lower
+than the category's own, and an answer past its TTL but within its stale grace may be served
+while the routed model is overloaded (``load/stale.py``); a category whose lookups do not pay
+off skips the search (``engine/break_even.py``).
 """
 
 from __future__ import annotations
@@ -33,12 +39,14 @@ import numpy as np
 from litellm_semcache.classify.categories import Categorizer
 from litellm_semcache.classify.verifier import Candidate, Verifier
 from litellm_semcache.config import CacheSettings, CategoryPolicy, Mode
+from litellm_semcache.engine.break_even import BreakEvenSwitch
 from litellm_semcache.engine.catalogue import Catalogue, Entry
 from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.pending import PendingMiss, PendingMisses
 from litellm_semcache.engine.removal import Remover
 from litellm_semcache.engine.writer import ttl_to_store
 from litellm_semcache.errors import CorruptDocument, InvalidRequest, StoreError
+from litellm_semcache.load import stale
 from litellm_semcache.load.base import Effective, Load
 from litellm_semcache.request import RequestView, view_request
 from litellm_semcache.store.base import DocumentStore
@@ -61,6 +69,7 @@ class LookupContext:
     vector: np.ndarray | None = None  # set by a caller that embedded the prompt itself
     defer_reads: bool = False  # leave document reads to complete() (a remote store)
     exact: Entry | None = None  # an identical stored prompt whose document is still to be read
+    gated: bool = False  # the break-even switch was asked (once per request)
 
     def decide(self, outcome: Outcome, reason: Reason, **fields: object) -> Decision:
         """The decision, carrying everything known about the request and its policy. Its TTL
@@ -70,6 +79,7 @@ class LookupContext:
         values: dict[str, object] = {
             "category": self.category, "category_source": self.source or None,
             "threshold": served.threshold if served else None,
+            "verifier_threshold": served.verifier_threshold if served else None,
             "ttl_seconds": (round(ttl_to_store(self.policy, served.ttl_seconds,
                                                self.view.controls.ttl))
                             if served and self.policy else None),
@@ -87,7 +97,7 @@ class LookupPipeline:
     def __init__(self, settings: CacheSettings, catalogue: Catalogue, store: DocumentStore,
                  categorizer: Categorizer, embed: Callable[[str], np.ndarray], load: Load,
                  verifier: Verifier, pending: PendingMisses, remover: Remover,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], break_even: BreakEvenSwitch | None = None) -> None:
         self._settings = settings
         self._catalogue = catalogue
         self._store = store
@@ -98,10 +108,13 @@ class LookupPipeline:
         self._pending = pending
         self._remover = remover
         self._clock = clock
+        self._break_even = break_even
         self._cheap_steps: tuple[Step, ...] = (self._unusable, self._categorise_cheaply,
-                                               self._no_cache, self._mode_off, self._exact)
+                                               self._no_cache, self._mode_off, self._exact,
+                                               self._below_break_even)
         self._embedded_steps: tuple[Step, ...] = (self._deferred_exact, self._embed_prompt,
-                                                  self._mode_off, self._semantic)
+                                                  self._mode_off, self._below_break_even,
+                                                  self._semantic)
 
     def prepare(self, request: dict, upstream_key: str | None, started: float,
                 defer_reads: bool = False) -> Decision | LookupContext:
@@ -171,10 +184,25 @@ class LookupPipeline:
                                 prompt_category_only=ctx.category is None)
         return decision if decision.outcome is not Outcome.MISS else None
 
+    def _below_break_even(self, ctx: LookupContext) -> Decision | None:
+        """Skip the search of a category auto-bypassed below break-even (once the category is
+        known: before the embedding when metadata or rules gave it). Its answer is still
+        stored, and the upstream call measured, as for a miss. An identical stored prompt left
+        for ``complete`` (``defer_reads``) is looked at first there: exact hits cost nothing."""
+        if ctx.category is None or ctx.gated or self._break_even is None or ctx.exact is not None:
+            return None
+        ctx.gated = True
+        if self._break_even.should_look_up(ctx.category):
+            return None
+        self._pending.remember(ctx.view.exact_key,
+                               PendingMiss(ctx.started, ctx.category, ctx.source))
+        return ctx.decide(Outcome.BYPASS, Reason.BELOW_BREAK_EVEN)
+
     # ------------------------------------------------------------------ embedded steps
 
     def _deferred_exact(self, ctx: LookupContext) -> Decision | None:
-        return self._serve_identical(ctx, ctx.exact) if ctx.exact is not None else None
+        entry, ctx.exact = ctx.exact, None  # looked at once; then the request goes on as a miss
+        return self._serve_identical(ctx, entry) if entry is not None else None
 
     def _embed_prompt(self, ctx: LookupContext) -> Decision | None:
         if ctx.vector is None:
@@ -217,14 +245,19 @@ class LookupPipeline:
             return None
         theirs = self._load.effective(stored, ctx.view.deployment, ctx.view.model_group)
         shadow = Mode.SHADOW in (asked.mode, stored.mode)
+        load = self._settings.load_policy
         policy = asked.model_copy(update={
             "similarity_threshold": max(asked.similarity_threshold, stored.similarity_threshold),
             "guard": asked.guard or stored.guard, "shared": asked.shared and stored.shared,
             "sensitive": asked.sensitive or stored.sensitive,
             "verifier_threshold": max(asked.verifier_threshold, stored.verifier_threshold),
+            "stale_grace_seconds": min(stale.grace_seconds(asked, load),
+                                       stale.grace_seconds(stored, load)),
             "mode": Mode.SHADOW if shadow else Mode.ON})
         stricter = served if served.threshold >= theirs.threshold else theirs
-        return replace(ctx, policy=policy, served=replace(stricter, ttl_seconds=served.ttl_seconds))
+        point = max(_point(served, asked), _point(theirs, stored))
+        return replace(ctx, policy=policy, served=replace(
+            stricter, ttl_seconds=served.ttl_seconds, verifier_threshold=point))
 
     # ------------------------------------------------------------------ verification
 
@@ -251,6 +284,10 @@ class LookupPipeline:
         if document is None or document.scope != scope or document.expires_at <= now:
             self._remover.drop(entry)  # never serve an index entry without its document
             return ctx.decide(Outcome.MISS, Reason.DOCUMENT_MISSING, similarity=similarity)
+        stale_for = now - document.fresh_until  # >= 0: expired, kept for its stale grace
+        if stale_for >= 0 and not stale.may_serve(policy, ctx.served,
+                                                  self._settings.load_policy, stale_for):
+            return ctx.decide(Outcome.MISS, Reason.EXPIRED, similarity=similarity)
         if prompt_category_only and document.category_source not in PROMPT_SOURCES:
             return ctx.decide(Outcome.MISS, Reason.NO_CANDIDATE)  # the embedding decides
         if (policy.shared and entry.category != ctx.category
@@ -261,7 +298,11 @@ class LookupPipeline:
         candidate = Candidate(view.prompt or "", view.normalized, document.prompt,
                               document.normalized, similarity, view.history,
                               tuple(document.history))
-        rule = self._verifier.veto(candidate, policy)
+        in_force = policy  # the operating point the load policy lowered, if it did
+        point = ctx.served.verifier_threshold
+        if point is not None and point < policy.verifier_threshold:
+            in_force = policy.model_copy(update={"verifier_threshold": point})
+        rule = self._verifier.veto(candidate, in_force)
         if rule:
             return ctx.decide(Outcome.MISS, Reason.GUARD, detail=rule, similarity=similarity,
                               entry_id=entry.id)
@@ -270,15 +311,25 @@ class LookupPipeline:
                               entry_id=entry.id)
         self._catalogue.touch(entry)
         exact = entry.id == view.entry_id(policy.shared)
+        relaxed = similarity < policy.similarity_threshold or (
+            in_force is not policy and self._verifier.veto(candidate, policy) is not None)
         return ctx.decide(Outcome.HIT, Reason.EXACT if exact else Reason.SEMANTIC,
                           similarity=similarity, entry_id=entry.id, response=document.response,
-                          relaxed=similarity < policy.similarity_threshold,
+                          relaxed=relaxed, stale=stale_for >= 0,
+                          age_seconds=round(now - document.created_at, 1) if stale_for >= 0
+                          else None,
                           ttl_seconds=round(document.ttl_seconds))  # what it was stored with
 
     def _settle(self, ctx: LookupContext, category: str, source: str) -> None:
         ctx.category, ctx.source = category, source
         ctx.policy = self._settings.policy(category)
         ctx.served = self._load.effective(ctx.policy, ctx.view.deployment, ctx.view.model_group)
+
+
+def _point(served: Effective, policy: CategoryPolicy) -> float:
+    """The verifier's operating point in force: the load policy's, else the category's."""
+    point = served.verifier_threshold
+    return policy.verifier_threshold if point is None else point
 
 
 def _run(steps: tuple[Step, ...], context: LookupContext) -> Decision | None:

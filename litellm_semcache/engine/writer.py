@@ -22,6 +22,7 @@ from litellm_semcache.engine.decision import Decision, Outcome, Reason
 from litellm_semcache.engine.pending import PendingMisses
 from litellm_semcache.engine.removal import Remover
 from litellm_semcache.errors import InvalidRequest
+from litellm_semcache.load import stale
 from litellm_semcache.load.base import Load
 from litellm_semcache.observability.metrics import Recorder
 from litellm_semcache.request import RequestView, view_request
@@ -76,7 +77,8 @@ class WritePath:
             return Decision(Outcome.BYPASS, Reason.NO_STORE)
         category, source = self._category_of(view)
         policy = self._settings.policy(category)
-        ttl_seconds = self._ttl(policy, view, view.controls.ttl if ttl is None else ttl)
+        requested = view.controls.ttl if ttl is None else ttl
+        ttl_seconds = self._ttl(policy, view, requested)
         if policy.mode is Mode.OFF:
             return Decision(Outcome.BYPASS, Reason.MODE_OFF, category=category)
         if ttl_seconds <= 0:
@@ -92,12 +94,15 @@ class WritePath:
             return Decision(Outcome.BYPASS, Reason.SHARED_WRITE_DENIED, category=category,
                             category_source=source)
         now = self._clock()
+        # a TTL the caller chose is the answer's whole life: no stale grace after it
+        grace = 0 if requested is not None else stale.grace_seconds(policy,
+                                                                    self._settings.load_policy)
         document = Document(
             id=view.entry_id(policy.shared), category=category,
             scope=view.scope_for(policy.shared), prompt=view.prompt, normalized=view.normalized,
             vector=self._embed(view.embed_text), response=response, created_at=now,
-            expires_at=now + ttl_seconds, model_group=view.model_group, category_source=source,
-            history=list(view.history))
+            expires_at=now + ttl_seconds + grace, model_group=view.model_group,
+            category_source=source, history=list(view.history), stale_grace_seconds=grace)
         encoded = document.to_bytes()
         if len(encoded) > self._settings.max_response_bytes:
             return Decision(Outcome.BYPASS, Reason.RESPONSE_TOO_LARGE, category=category)

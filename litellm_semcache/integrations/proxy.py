@@ -220,6 +220,11 @@ def response_headers(data: dict, response: Any) -> dict[str, str]:
         if decision.get("load_score") is not None:
             headers["x-semcache-load-score"] = f"{decision['load_score']:.3f}"
         headers["x-semcache-relaxed"] = "true" if decision.get("relaxed") else "false"
+        if decision.get("verifier_threshold") is not None:
+            headers["x-semcache-verifier-threshold"] = str(decision["verifier_threshold"])
+    if outcome == "hit" and decision.get("stale"):  # served only because the model is overloaded
+        headers["x-semcache-stale"] = "true"
+        headers["x-semcache-age"] = str(round(decision.get("age_seconds") or 0))
     return headers
 
 

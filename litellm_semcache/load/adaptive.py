@@ -9,8 +9,11 @@ held at least ``min_dwell_seconds``. While overloaded a ramp goes 0 -> 1 between
     threshold = max(threshold_floor, base - relax * ramp)
     ttl       = min(ttl_cap, base * (1 + (ttl_stretch - 1) * ramp))
 
-A category relaxes only within bounds it declares (no ``threshold_floor`` = threshold never
-relaxed, no ``ttl_cap`` = TTL never stretched) and never when ``sensitive``. A deployment
+and the verifier's operating point (``verifier_threshold``, what decides since the cosine gate
+became a wide pre-filter) drops the same way, by up to ``verifier_relax``, down to
+``verifier_floor``. A category relaxes only within bounds it declares (no ``threshold_floor`` /
+``verifier_floor`` = gate / operating point never relaxed, no ``ttl_cap`` = TTL never
+stretched) and never when ``sensitive``. A deployment
 with no fresh signal is "unknown" and served the static policy: a dead exporter can never keep
 a model "overloaded forever".
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -113,24 +116,29 @@ class LoadPolicy:
 
     def effective(self, policy: CategoryPolicy, deployment: str | None,
                   model_group: str | None) -> Effective:
-        """Threshold and TTL for ``policy`` given the load of the model a request is routed to."""
-        base = Effective(policy.similarity_threshold, policy.ttl_seconds)
+        """Gate, TTL and operating point for ``policy`` given the load of the model a request
+        is routed to."""
+        base = Effective(policy.similarity_threshold, policy.ttl_seconds,
+                         verifier_threshold=policy.verifier_threshold)
         if not self.settings.enabled:
             return base
         health = self._health_of(deployment, model_group)
         if health is None:
-            return Effective(base.threshold, base.ttl_seconds, UNKNOWN)
+            return replace(base, state=UNKNOWN)
         ramp = self._ramp(health)
         if policy.sensitive or ramp == 0:
-            return Effective(base.threshold, base.ttl_seconds, health.state, health.score)
-        threshold = base.threshold
+            return replace(base, state=health.state, score=health.score)
+        settings = self.settings
+        threshold, point, ttl = base.threshold, policy.verifier_threshold, base.ttl_seconds
         if policy.threshold_floor is not None:
-            threshold = round(max(policy.threshold_floor, threshold - self.settings.relax * ramp), 4)
-        ttl = base.ttl_seconds
+            threshold = round(max(policy.threshold_floor, threshold - settings.relax * ramp), 4)
+        if policy.verifier_floor is not None:
+            point = round(max(policy.verifier_floor, point - settings.verifier_relax * ramp), 4)
         if policy.ttl_cap is not None:
-            ttl = min(policy.ttl_cap, int(ttl * (1 + (self.settings.ttl_stretch - 1) * ramp)))
-        return Effective(threshold, ttl, health.state, health.score, ramp,
-                         relaxed=threshold < base.threshold or ttl > base.ttl_seconds)
+            ttl = min(policy.ttl_cap, int(ttl * (1 + (settings.ttl_stretch - 1) * ramp)))
+        relaxed = (threshold < base.threshold or point < policy.verifier_threshold
+                   or ttl > base.ttl_seconds)
+        return Effective(threshold, ttl, health.state, health.score, ramp, relaxed, point)
 
     def states(self) -> dict[str, tuple[str, float | None]]:
         """(state, smoothed score) per followed deployment, refreshed now (for metrics)."""

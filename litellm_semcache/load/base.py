@@ -13,14 +13,17 @@ OFF, UNKNOWN, NORMAL, OVERLOADED = "off", "unknown", "normal", "overloaded"
 
 @dataclass(frozen=True, slots=True)
 class Effective:
-    """The policy one request is served under (recorded on its decision)."""
+    """The policy one request is served under (recorded on its decision): the cosine gate,
+    the TTL of an answer stored now and the verifier's operating point (None: the category's
+    own ``verifier_threshold``)."""
 
     threshold: float
     ttl_seconds: int
     state: str = OFF
     score: float | None = None
     ramp: float = 0.0
-    relaxed: bool = False  # threshold lowered or TTL stretched for this category
+    relaxed: bool = False  # gate or operating point lowered, or TTL stretched, for this category
+    verifier_threshold: float | None = None
 
 
 class Load(Protocol):
@@ -44,7 +47,8 @@ class StaticLoad:
 
     def effective(self, policy: CategoryPolicy, deployment: str | None,
                   model_group: str | None) -> Effective:
-        return Effective(policy.similarity_threshold, policy.ttl_seconds)
+        return Effective(policy.similarity_threshold, policy.ttl_seconds,
+                         verifier_threshold=policy.verifier_threshold)
 
     def states(self) -> dict[str, tuple[str, float | None]]:
         return {}

@@ -40,9 +40,15 @@ COUNTERS = {
     "lookups": "Lookups per category",
     "hits": "Answers served from the cache",
     "exact_hits": "Hits served by the exact fast path or single-flight (no embedding)",
-    "relaxed_hits": "Hits served only because the load policy relaxed the threshold",
+    "relaxed_hits": "Hits served only because the load policy relaxed the threshold or the "
+                    "verifier's operating point",
+    "stale_hits": "Expired answers served (within their stale grace) because the routed model "
+                  "was overloaded",
     "misses": "Lookups that went to the model",
-    "bypasses": "Requests the cache did not look up (no text, no-cache, mode off, invalid)",
+    "bypasses": "Requests the cache did not look up (no text, no-cache, mode off, invalid, "
+                "below break-even)",
+    "below_break_even": "Requests not looked up because the category's hit rate is below "
+                        "break-even (auto-bypass)",
     "shadow_hits": "Shadow-mode lookups that would have hit",
     "guard_rejections": "Candidates above the threshold vetoed by the guard",
     "fail_opens": "Cache faults, deadline overruns and overload refusals turned into misses",
@@ -101,6 +107,8 @@ class Recorder:
                 self._inc("exact_hits", category)
             if decision.relaxed:
                 self._inc("relaxed_hits", category)
+            if decision.stale:
+                self._inc("stale_hits", category)
         elif outcome is Outcome.SHADOW_HIT:
             self._inc("shadow_hits", category)
         elif outcome is Outcome.MISS:
@@ -111,6 +119,8 @@ class Recorder:
                 self._inc("guard_rejections", category)
         else:
             self._inc("bypasses", category)
+            if decision.reason is Reason.BELOW_BREAK_EVEN:
+                self._inc("below_break_even", category)
         self._latency.labels(category).observe(decision.latency_ms / 1000)
         if decision.similarity is not None:
             self._similarity.labels(category).observe(decision.similarity)
@@ -221,6 +231,21 @@ class LoadGauges(Collector):
             overloaded.add_metric([deployment], float(state == "overloaded"))
         yield score
         yield overloaded
+
+
+class AutoBypassGauges(Collector):
+    """1 while a category opted into auto-bypass skips its lookups below break-even."""
+
+    def __init__(self, bypassed: Callable[[], dict[str, bool]]) -> None:
+        self._bypassed = bypassed
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily("semcache_auto_bypassed", "1 while the category's lookups "
+                                  "are bypassed below break-even (categories with auto_bypass)",
+                                  labels=["category"])
+        for category, bypassed in self._bypassed().items():
+            gauge.add_metric([category], float(bypassed))
+        yield gauge
 
 
 class BreakerGauges(Collector):

@@ -69,7 +69,7 @@ class DiskcacheStore:
         """diskcache's own expiry is a backstop for entries nobody sweeps; the engine checks
         ``expires_at`` itself on every read (and its clock may not be the wall clock)."""
         self._cache.set(document.id, encoded or document.to_bytes(),
-                        expire=max(document.ttl_seconds, 1.0))
+                        expire=max(document.kept_seconds, 1.0))
 
     def delete(self, key: str, category: str | None = None) -> None:
         self._cache.delete(key)

@@ -42,11 +42,16 @@ class Document:
     model_group: str | None = None
     category_source: str = ""  # how the category was chosen: metadata, rule, centroid, default
     history: list[str] = field(default_factory=list)  # the user's earlier turns, verified
+    # Kept this long past its TTL, to be served only while the model is overloaded
+    # (load/stale.py): ``expires_at`` is when the entry leaves, ``fresh_until`` when it expired.
+    stale_grace_seconds: float = 0.0
 
     def to_bytes(self) -> bytes:
         fields = asdict(self)
         fields["vector"] = base64.b64encode(self.vector.astype("<f4").tobytes()).decode("ascii")
         fields["v"] = DOCUMENT_VERSION
+        if not self.stale_grace_seconds:  # without a grace, the format older versions read
+            del fields["stale_grace_seconds"]
         body = orjson.dumps(fields)
         return _HEAD + _checksum(body).encode("ascii") + b'",' + body[1:]
 
@@ -68,7 +73,18 @@ class Document:
             raise CorruptDocument(f"malformed document: {exc}") from None
 
     @property
+    def fresh_until(self) -> float:
+        """When the answer expired (or expires); it is kept until ``expires_at``."""
+        return self.expires_at - self.stale_grace_seconds
+
+    @property
     def ttl_seconds(self) -> float:
+        """The TTL it was stored with (its grace not included)."""
+        return self.fresh_until - self.created_at
+
+    @property
+    def kept_seconds(self) -> float:
+        """How long the store keeps it: its TTL and its grace."""
         return self.expires_at - self.created_at
 
 

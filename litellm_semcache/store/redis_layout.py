@@ -6,7 +6,9 @@ script (a write with its evictions and its events) runs atomically on one node. 
 Redis the tags are just part of the names. Per category, under ``prefix`` (e.g. ``semcache:``):
 
 - ``{semcache:chat}doc:<id>``: the JSON document (never a pickle), expiring at its absolute
-  ``expires_at`` (``SET ... PXAT``; reads never touch the expiry, so a hit never extends it);
+  ``expires_at`` (``SET ... PXAT``; reads never touch the expiry, so a hit never extends it),
+  which for a category with a stale grace is its TTL plus that grace (the document says when
+  it went stale: ``Document.fresh_until``);
 - ``{semcache:chat}quota``: sorted set of the category's ids scored by ``expires_at``, the
   global quota: a write that takes the category over ``max_entries`` evicts the entries that
   expire soonest (for one category's TTL that is the oldest), whichever replica wrote them;

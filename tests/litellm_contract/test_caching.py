@@ -353,7 +353,8 @@ def test_disable_cache_turns_the_cache_off(cache):
 
 def test_semantic_paraphrase_is_served_sync(install_cache):
     # LiteLLM's semantic cache decides by cosine: no score operating point (the guard stays)
-    install_cache(categories={"default": {"similarity_threshold": 0.8, "verifier_threshold": 0.0}})
+    install_cache(categories={"default": {"similarity_threshold": 0.8, "verifier_threshold": 0.0,
+                                          "verifier_floor": None}})
     first = ask("write a one sentence poem about summer", "Summer sun shines bright and warm.",
                 max_tokens=20)
     second = ask("write a one sentence poem about summertime", "THE MODEL WAS CALLED",
@@ -364,7 +365,8 @@ def test_semantic_paraphrase_is_served_sync(install_cache):
 
 async def test_semantic_paraphrase_is_served_async(install_cache):
     engine = install_cache(categories={"default": {"similarity_threshold": 0.7,
-                                                   "verifier_threshold": 0.0}})
+                                                   "verifier_threshold": 0.0,
+                                                   "verifier_floor": None}})
     first = await aask("write a one sentence poem about summer",
                        "Summer sun shines bright and warm.", max_tokens=5)
     await settle(engine, 1)

@@ -96,9 +96,15 @@ def test_identical_requests_get_the_answer_while_the_leaders_write_is_still_held
 def asked_again_after(engine: SemanticCache, prompt: str, meanwhile, **first_options):
     """Ask, wait for the answer to be stored, run ``meanwhile``, ask the same again."""
     async def scenario():
-        await ask(prompt, "first answer", **first_options)
-        while len(engine) < 1:  # LiteLLM writes in a background task
+        written: list = []  # LiteLLM writes in a background task that inherits this context
+        token = litellm_backend.stored_here.set(written)
+        try:
+            await ask(prompt, "first answer", **first_options)
+        finally:
+            litellm_backend.stored_here.reset(token)
+        while not written:  # the write is done and single-flight has heard of it
             await asyncio.sleep(0.01)
+        assert len(engine) == 1
         meanwhile()
         return await ask(prompt, "asked again")
 

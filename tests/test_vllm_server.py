@@ -289,7 +289,7 @@ def test_litellm_proxy_follows_the_routed_vllm_load(vllm, tmp_path):
         replies = [reply for _, reply in probe_during_bursts(
             server, lambda prompt: proxy_ask(proxy.base_url, key, prompt), list(JOKE_PROMPTS),
             enough=lambda got: any(r.get("x-semcache-load") == "overloaded" for _, r in got),
-            concurrency=len(JOKE_PROMPTS))]
+            concurrency=len(JOKE_PROMPTS), bursts=5)]  # a busy CI box may not saturate at once
         # a probe without load headers was a fail-open miss (lookup past its deadline): allowed
         seen = [(r.get("x-semcache"), r.get("x-semcache-reason"), r.get("x-semcache-load"),
                  r.get("x-semcache-load-score")) for r in replies]

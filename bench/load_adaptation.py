@@ -168,7 +168,8 @@ def run_live(workload: Workload, workdir: Path) -> dict[str, Any]:
     push = f"127.0.0.1:{free_port()}"
     env = {"SEMCACHE_VLLM_PUSH": push, "SEMCACHE_VLLM_DEPLOYMENT": DEPLOYMENT}
     results: dict[str, Any] = {"mode": "live (vLLM CPU + LiteLLM proxy)"}
-    with vllm_server(workdir / "vllm", env=env, extra_args=VLLM_ARGS) as vllm:
+    # vLLM at full priority on every core, as the recorded results were measured
+    with vllm_server(workdir / "vllm", env=env, extra_args=VLLM_ARGS, yield_cpus=False) as vllm:
         for name in POLICIES:
             print(f"load bench: {name} policy, {len(workload.requests)} requests ...", flush=True)
             results[name] = _live_policy(name, workload, vllm, workdir / name, push)

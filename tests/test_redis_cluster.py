@@ -10,6 +10,7 @@ import random
 import shutil
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def replica(make_cache, cluster, request):
-    prefix = f"t{abs(hash(request.node.name)) % 10**8}:"  # each test its own keys
+    # each test its own keys, the same in every run (str hash() is salted per process: a
+    # random prefix put all four categories on one master in about 1 run of 27)
+    prefix = f"t{zlib.crc32(request.node.name.encode()) % 10**8}:"
 
     def build(nodes=None, **overrides):
         store = {"backend": "redis", "redis_url": (nodes or cluster).url, "redis_cluster": True,
@@ -83,7 +86,9 @@ def test_each_category_is_one_slot_and_replicas_share_entries(replica, cluster):
         keys = keys_for(replica.prefix, category)
         category_slots = {client.keyslot(key) for key in (keys.doc("x" * 32), *keys.keys)}
         assert len(category_slots) == 1  # every script of the category runs on one node
-    assert len({cluster.master_of(keys_for(replica.prefix, c).quota).port for c in TAGGED}) > 1
+    # the categories spread over the masters (deterministic: a fixed prefix, fixed slot ranges)
+    shipped = ("chat", "code", "docs", "finance", "medical", "legal", "default")
+    assert len({cluster.master_of(keys_for(replica.prefix, c).quota).port for c in shipped}) > 1
 
 
 def test_quota_is_global_across_replicas_on_the_cluster(replica, clock):

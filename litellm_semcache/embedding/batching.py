@@ -7,8 +7,8 @@ batch. A lone text is embedded at once: a quiet proxy pays no batching delay.
 
 Long texts do not gain from batching (the work grows with tokens, and beyond about a thousand
 padded tokens per call it grows faster than that), and they would hold short ones back. So a
-batch is sorted by length and cut into calls of at most ``max_tokens`` padded tokens; the
-shortest are answered first.
+batch is sorted by length and cut into calls of at most 256 padded tokens; the shortest are
+answered first.
 
 Lookups (:meth:`BatchingEmbedder.submit`) go first; texts whose caller can wait (the write of
 an answer after a refused lookup, :meth:`BatchingEmbedder.embed`) fill what room a call has
@@ -36,6 +36,7 @@ _RATE_SMOOTHING = 0.2  # weight of the newest call in the seconds-per-token esti
 _CHARS_PER_TOKEN = 4  # English text; only an estimate for batching and admission
 _MAX_TOKENS_PER_TEXT = 256  # the model's truncation (all-MiniLM-L6-v2)
 _CALL_TOKENS = 32  # what one model call costs beyond its tokens, in tokens (measured ~3 ms)
+_MAX_CALL_TOKENS = _MAX_TOKENS_PER_TEXT  # padded tokens per model call (one longest text)
 
 
 class QueueFull(SemcacheError):
@@ -45,26 +46,23 @@ class QueueFull(SemcacheError):
 class BatchingEmbedder:
     """Micro-batches single texts for ``embed`` (a batch function: texts in, rows out).
 
-    ``dim`` and ``name`` describe the vectors (the :class:`~.base.Embedder` protocol). Worker
-    threads start with the first text and stop with :meth:`close`.
+    ``dim`` and ``name`` describe the vectors (the :class:`~.base.Embedder` protocol). The
+    worker thread starts with the first text and stops with :meth:`close`.
     """
 
     def __init__(self, embed: Callable[[Sequence[str]], np.ndarray], dim: int, name: str, *,
-                 max_batch: int = 16, max_wait_ms: float = 1.0, max_queue: int = 256,
-                 max_tokens: int = 256, workers: int = 1) -> None:
+                 max_batch: int = 16, max_wait_ms: float = 1.0, max_queue: int = 256) -> None:
         self.dim = dim
         self.name = name
         self._embed = embed
         self._max_batch = max(1, max_batch)
         self._max_wait = max(0.0, max_wait_ms / 1000)
         self._max_queue = max(1, max_queue)
-        self._max_tokens = max(_MAX_TOKENS_PER_TEXT, max_tokens)
-        self._workers_wanted = max(1, workers)
         self._queue: OrderedDict[str, Future[np.ndarray]] = OrderedDict()  # lookups
         self._later: OrderedDict[str, Future[np.ndarray]] = OrderedDict()  # whoever can wait
         self._pending: dict[str, Future[np.ndarray]] = {}  # queued or being embedded
         self._ready = threading.Condition()
-        self._workers: list[threading.Thread] = []
+        self._worker: threading.Thread | None = None
         self._busy = 0
         self._queued_tokens = 0
         self._running_tokens = 0
@@ -89,7 +87,7 @@ class BatchingEmbedder:
             cost = self._queued_tokens + self._running_tokens + _tokens(text) + _CALL_TOKENS
             if waiting >= self._max_queue or (
                     budget_s is not None
-                    and cost * self.seconds_per_token / self._workers_wanted > budget_s):
+                    and cost * self.seconds_per_token > budget_s):
                 raise QueueFull(f"embedding queue full ({waiting} texts waiting)")
             return self._enqueue(text)
 
@@ -126,10 +124,9 @@ class BatchingEmbedder:
         else:
             self._queue[text] = future
             self._queued_tokens += _tokens(text)
-        if len(self._workers) < self._workers_wanted:
-            worker = threading.Thread(target=self._work, name="semcache-embed", daemon=True)
-            self._workers.append(worker)
-            worker.start()
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="semcache-embed", daemon=True)
+            self._worker.start()
         self._ready.notify()
         return future
 
@@ -173,8 +170,7 @@ class BatchingEmbedder:
 
     def _run(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
         try:
-            for call in _calls(sorted(batch, key=lambda item: _tokens(item[0])),
-                               self._max_tokens):
+            for call in _calls(sorted(batch, key=lambda item: _tokens(item[0]))):
                 self._call(call)
         finally:
             with self._ready:
@@ -213,13 +209,13 @@ def _tokens(text: str) -> int:
     return min(_MAX_TOKENS_PER_TEXT, 2 + len(text) // _CHARS_PER_TOKEN)
 
 
-def _calls(batch: list[tuple[str, Future[np.ndarray]]], max_tokens: int
+def _calls(batch: list[tuple[str, Future[np.ndarray]]]
            ) -> list[list[tuple[str, Future[np.ndarray]]]]:
-    """Cut a batch sorted by length into calls of at most ``max_tokens`` padded tokens."""
+    """Cut a batch sorted by length into calls of at most ``_MAX_CALL_TOKENS`` padded tokens."""
     calls: list[list[tuple[str, Future[np.ndarray]]]] = []
     for item in batch:
         current = calls[-1] if calls else None
-        if current is None or (len(current) + 1) * _tokens(item[0]) > max_tokens:
+        if current is None or (len(current) + 1) * _tokens(item[0]) > _MAX_CALL_TOKENS:
             calls.append([item])
         else:
             current.append(item)

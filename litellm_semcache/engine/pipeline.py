@@ -136,10 +136,8 @@ class LookupPipeline:
 
     def _unusable(self, ctx: LookupContext) -> Decision | None:
         view = ctx.view
-        if view.prompt is None:
+        if view.prompt is None:  # includes a prompt over max_prompt_chars (prompt_too_long)
             return ctx.decide(Outcome.BYPASS, Reason(view.bypass_reason or Reason.NO_PROMPT))
-        if len(view.prompt) > self._settings.max_prompt_chars:
-            return ctx.decide(Outcome.BYPASS, Reason.PROMPT_TOO_LONG)
         return None
 
     def _no_cache(self, ctx: LookupContext) -> Decision | None:

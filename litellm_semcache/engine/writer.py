@@ -71,7 +71,7 @@ class WritePath:
                ttl: float | None, incomplete: str | None) -> Decision:
         view = view_request(request, upstream_key=upstream_key,
                             max_prompt_chars=self._settings.max_prompt_chars)
-        if view.prompt is None or len(view.prompt) > self._settings.max_prompt_chars:
+        if view.prompt is None:  # none, or over max_prompt_chars
             return Decision(Outcome.BYPASS, Reason.NOT_STORABLE)
         if view.controls.no_store:
             return Decision(Outcome.BYPASS, Reason.NO_STORE)

@@ -24,7 +24,6 @@ import contextlib
 import multiprocessing
 import os
 import random
-import statistics
 import tempfile
 import time
 from collections import Counter
@@ -32,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.lookup_cost import percentiles, rss_mb
 from bench.proxy_latency import MASTER_KEY
 from bench.proxy_latency import _config as proxy_config
 from harness import litellm_proxy
@@ -101,14 +101,11 @@ def stand_in_process(latency_ms: float) -> Iterator[tuple[str, Any]]:
             process.kill()
 
 
-def _proc(pid: int) -> tuple[float, float]:
-    """(CPU seconds, RSS MB) of a process."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/statm") as statm:
-        rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    return cpu, rss
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _drive(base: str, prompts: list[str], clients: int) -> dict[str, Any]:
@@ -155,18 +152,16 @@ async def _drive(base: str, prompts: list[str], clients: int) -> dict[str, Any]:
 
 def _series(proxy: Any, calls: Any, prompts: list[str], clients: int) -> dict[str, Any]:
     before_calls = calls()
-    cpu_before, _ = _proc(proxy.process.pid)
+    cpu_before = _cpu_seconds(proxy.process.pid)
     driven = asyncio.run(_drive(proxy.base_url, prompts, clients))
-    cpu_after, rss = _proc(proxy.process.pid)
-    ordered = sorted(driven["latencies"])
+    cpu_after, rss = _cpu_seconds(proxy.process.pid), rss_mb(proxy.process.pid)
     n = len(prompts)
     fail_opens = sum(count for reason, count in driven["reasons"].items()
                      if reason in FAIL_OPEN_REASONS)
     return {
         "requests": n, "distinct_prompts": len(set(prompts)),
         "throughput_rps": round(n / driven["wall_s"], 1),
-        "p50_ms": round(statistics.median(ordered), 1),
-        "p99_ms": round(ordered[min(n - 1, int(0.99 * n))], 1),
+        **{name: round(value, 1) for name, value in percentiles(driven["latencies"]).items()},
         "upstream_calls": calls() - before_calls,
         "hit_rate": round(driven["outcomes"]["hit"] / n, 3),
         "fail_open_share": round(fail_opens / n, 4),

@@ -77,7 +77,7 @@ def gptcache_evaluations(pairs: list[dict[str, Any]]) -> dict[str, Any]:
     out = {}
     for name, evaluation in (("gptcache_default", ExactMatchEvaluation),
                              ("gptcache_search_distance", SearchDistanceEvaluation)):
-        served = [_gptcache_serves(pair, evaluation(), embedder) for pair in pairs]
+        served = [gptcache_serves(pair, evaluation(), embedder) for pair in pairs]
         same = [s for s, p in zip(served, pairs) if p["same_answer"]]
         different = [s for s, p in zip(served, pairs) if not p["same_answer"]]
         out[name] = {"hit_rate": round(sum(same) / len(same), 3) if same else None,
@@ -87,11 +87,13 @@ def gptcache_evaluations(pairs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _gptcache_serves(pair: dict[str, Any], evaluation: Any, embedder: MemoEmbedder) -> bool:
+def gptcache_serves(pair: dict[str, Any], evaluation: Any, embedder: MemoEmbedder,
+                    threshold: float = 0.8) -> bool:
+    """Whether GPTCache, holding only ``a``, serves it for ``b`` (``evaluation`` scores)."""
     from gptcache.adapter.api import get, put
 
     with tempfile.TemporaryDirectory(prefix="semcache-gptcache-") as workdir:
-        cache, manager = gptcache(Path(workdir), embedder, evaluation, threshold=0.8,
+        cache, manager = gptcache(Path(workdir), embedder, evaluation, threshold=threshold,
                                   max_elements=16)
         put(_last_content(pair["a"]), "answer", cache_obj=cache)
         served = get(_last_content(pair["b"]), cache_obj=cache) is not None

@@ -20,11 +20,10 @@ Systems, each scoring a pair by the threshold at which it stops serving it:
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.gptcache_setup import gptcache
+from bench import hit_quality
 from litellm_semcache import calibration
 from litellm_semcache.config import load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
@@ -81,7 +80,6 @@ def scores(pairs: list[dict[str, Any]], embedder: MemoEmbedder) -> dict[str, Sco
 
 def _gptcache_rank(pair: dict[str, Any], embedder: MemoEmbedder) -> float | None:
     """GPTCache's own score of ``b`` against a cache holding only ``a``, as a threshold."""
-    from gptcache.adapter.api import get, put
     from gptcache.similarity_evaluation.distance import SearchDistanceEvaluation
 
     ranks: list[float] = []
@@ -92,18 +90,9 @@ def _gptcache_rank(pair: dict[str, Any], embedder: MemoEmbedder) -> float | None
             ranks.append(rank)
             return rank
 
-    with tempfile.TemporaryDirectory(prefix="semcache-budget-") as workdir:
-        cache, manager = gptcache(Path(workdir), embedder, Recording(), threshold=0.0,
-                                  max_elements=16)
-        put(_last_message(pair["a"]), "answer", cache_obj=cache)
-        get(_last_message(pair["b"]), cache_obj=cache)
-        manager.close()
+    hit_quality.gptcache_serves(pair, Recording(), embedder, threshold=0.0)
     low, high = Recording().range()
     return max(ranks) / (high - low) if ranks else None
-
-
-def _last_message(side: Any) -> str:
-    return side if isinstance(side, str) else str(side[-1]["content"])
 
 
 def run(limit: int | None = None, files: tuple[str, ...] = FILES) -> dict[str, Any]:

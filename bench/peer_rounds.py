@@ -91,7 +91,7 @@ def _worker(pipe: Connection, system: str, entries: int, vectors: str, cpus: set
             pipe.send({"error": repr(exc)[:300]})
             return
         pipe.send(info | {"threads": _threads(os.getpid()),
-                          "index_evidence": getattr(under_test, "index_evidence", None)})
+                          "index_evidence": under_test.index_evidence})
         while True:
             command = pipe.recv()
             if command[0] != "round":

@@ -71,8 +71,12 @@ def rendered_readme(path: Path, results: Path = RESULTS) -> str:
 
 def stale_blocks(path: Path, results: Path = RESULTS) -> list[str]:
     """Names of the blocks of ``path`` whose text is not what their JSON renders."""
-    fresh = {m["name"]: m["body"] for m in BLOCK.finditer(rendered_readme(path, results))}
-    return [m["name"] for m in BLOCK.finditer(path.read_text()) if fresh[m["name"]] != m["body"]]
+    return _stale_names(path.read_text(), rendered_readme(path, results))
+
+
+def _stale_names(text: str, fresh_text: str) -> list[str]:
+    fresh = {m["name"]: m["body"] for m in BLOCK.finditer(fresh_text)}
+    return [m["name"] for m in BLOCK.finditer(text) if fresh[m["name"]] != m["body"]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     stale = {}
     for path in READMES:
         try:
-            names = stale_blocks(path)
+            text, fresh = path.read_text(), rendered_readme(path)  # each rendered once
+            names = _stale_names(text, fresh)
             if names and not args.check:
-                path.write_text(rendered_readme(path))
+                path.write_text(fresh)
         except StaleFigures as problem:
             print(f"python -m bench readme: {problem}")
             return 2

@@ -19,6 +19,7 @@ replayed over the same prompts with everything else unchanged.
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import tempfile
@@ -31,9 +32,9 @@ from rich.table import Table
 
 from bench import replay_checks
 from litellm_semcache import calibration
-from litellm_semcache.engine import Outcome, SemanticCache
 from litellm_semcache.config import CacheSettings, load_settings
 from litellm_semcache.embedding import MemoEmbedder, load_embedder
+from litellm_semcache.engine import Outcome, SemanticCache
 from litellm_semcache.observability.logs import configure_logging
 
 UPSTREAM_LATENCIES_MS = (50, 200, 1000)
@@ -59,7 +60,10 @@ def run(prompts: int = 3000, pairs_limit: int | None = None) -> dict[str, Any]:
     shipped.log_level = "warning"
     shipped.embedding.memo_size = prompts + 16  # the second replay reuses every embedding
     embedder = load_embedder(shipped.embedding)
-    texts = list(first_user_turns(prompts))
+    from bench.datasets import sharegpt_first_turns
+
+    turns = list(itertools.islice(sharegpt_first_turns(), prompts))  # (id, text), read once
+    texts = [text for _, text in turns]
     budget, global_threshold, labelled = _global_threshold(shipped, embedder, pairs_limit)
     category_aware = _replay(texts, shipped, embedder)
     uniform = shipped.model_copy(deep=True)
@@ -73,7 +77,7 @@ def run(prompts: int = 3000, pairs_limit: int | None = None) -> dict[str, Any]:
         "overall": _summary(category_aware),
         "exact_only_baseline": replay_checks.exact_only_baseline(texts),
         "served_answers": replay_checks.served_answers(
-            category_aware, replay_checks.first_turn_ids(len(texts))),
+            category_aware, [record_id for record_id, _ in turns]),
         "policies": {
             "category_aware": {"thresholds": {name: policy.similarity_threshold for name, policy
                                               in shipped.categories.items()},

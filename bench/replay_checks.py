@@ -13,22 +13,15 @@
 
 from __future__ import annotations
 
-import itertools
-import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from litellm_semcache.jsonl import read_records
+
 LABELS = Path(__file__).parent / "data" / "replay_served_labels.jsonl"
 _SPACES = re.compile(r"\s+")
-
-
-def first_turn_ids(limit: int) -> list[str]:
-    """The ShareGPT ids of the replay's prompts, in the same order (``replay.first_user_turns``)."""
-    from bench.datasets import sharegpt_first_turns
-
-    return [record_id for record_id, _ in itertools.islice(sharegpt_first_turns(), limit)]
 
 
 def exact_only_baseline(texts: list[str]) -> dict[str, Any]:
@@ -47,12 +40,10 @@ def exact_only_baseline(texts: list[str]) -> dict[str, Any]:
 
 def read_labels(path: Path = LABELS) -> dict[tuple[str, str], bool]:
     """(asked id, served id) -> whether the served answer answers the asked prompt."""
-    labels = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            labels[(row["asked"], row["served"])] = bool(row["same_answer"])
-    return labels
+    rows = read_records(path, lambda row: isinstance(row, dict)
+                        and {"asked", "served", "same_answer"} <= row.keys(),
+                        'an object with "asked", "served" and "same_answer"')
+    return {(row["asked"], row["served"]): bool(row["same_answer"]) for row in rows}
 
 
 def served_answers(rows: Iterable[dict[str, Any]], ids: list[str],

@@ -81,30 +81,29 @@ def _proposed(capsys, pairs_file: str, target: str) -> float:
     return float(found.group(1))
 
 
-def _measured(pairs: list[dict], threshold: float) -> tuple[float, float]:
-    """(hit rate, false-hit rate) of a global threshold, counted from the pairs' similarities."""
-    results = calibration.observe(pairs, load_settings(None))
-    same = [r.similarity for r in results if r.same]
-    different = [r.similarity for r in results if not r.same]
-    return (sum(s is not None and s >= threshold for s in same) / len(same),
-            sum(s is not None and s >= threshold for s in different) / len(different))
+def _measured(results: list[calibration.PairResult], threshold: float) -> tuple[float, float]:
+    """(hit rate, false-hit rate) of a global threshold (cosine alone)."""
+    measured = calibration.rates(results, lambda _: threshold, guard=False)
+    return measured["hit_rate"], measured["false_hit_rate"]
 
 
 def test_calibrate_proposes_thresholds_within_the_target(tmp_path, capsys):
     pairs = _overlapping()
     threshold = _proposed(capsys, _pairs_file(tmp_path, pairs), "0")
-    hits, false_hits = _measured(pairs, threshold)
+    hits, false_hits = _measured(calibration.observe(pairs, load_settings(None)), threshold)
     assert false_hits == 0.0  # the printed threshold, pasted into a policy, serves no trap
     assert hits == 0.5  # and every greeting: the best a zero budget allows on these pairs
 
 
 def test_a_looser_target_proposes_a_looser_threshold_within_it(tmp_path, capsys):
-    pairs, pairs_file = _overlapping(), _pairs_file(tmp_path, _overlapping())
+    pairs = _overlapping()
+    pairs_file = _pairs_file(tmp_path, pairs)
     strict = _proposed(capsys, pairs_file, "0")
     loose = _proposed(capsys, pairs_file, "0.5")
-    hits, false_hits = _measured(pairs, loose)
+    results = calibration.observe(pairs, load_settings(None))  # embedded once for both
+    hits, false_hits = _measured(results, loose)
     assert loose < strict
-    assert false_hits <= 0.5 and hits > _measured(pairs, strict)[0]
+    assert false_hits <= 0.5 and hits > _measured(results, strict)[0]
 
 
 def test_calibrate_says_when_a_category_has_too_few_pairs(tmp_path, capsys):

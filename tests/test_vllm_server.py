@@ -229,15 +229,6 @@ def metrics_stub():
     server.server_close()
 
 
-def waiting_at(base_url: str) -> float:
-    """vLLM's own queue gauge, read straight from its /metrics."""
-    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as reply:
-        for line in reply.read().decode().splitlines():
-            if line.startswith("vllm:num_requests_waiting{"):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 def proxy_ask(base_url: str, key: str, prompt: str, category: str = "chat",
               max_tokens: int = 8) -> dict[str, str]:
     body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": prompt}],
@@ -343,7 +334,7 @@ STALE_MEDICAL = "what are the usual symptoms of the flu"
 
 
 def probe_during_bursts(server, proxy: ProxyOnVllm, ask, prompts: list[str], enough,
-                        keep: int = 0, bursts: int = 3) -> list[tuple[str, dict]]:
+                        bursts: int = 3) -> list[tuple[str, dict]]:
     """``(prompt, reply)`` of probes sent every 0.5 s while the proxy itself treats vLLM as
     overloaded during a burst of 96 (four times the usual, so that the overload outlasts the
     probes on a box where vLLM, the proxy and the test share two cores). Each probe is looked up when it arrives (its headers tell the
@@ -357,13 +348,13 @@ def probe_during_bursts(server, proxy: ProxyOnVllm, ask, prompts: list[str], eno
         if wait_for(functools.partial(_overloaded_or_over, proxy, fillers), timeout=60, every=0.2):
             with concurrent.futures.ThreadPoolExecutor(len(prompts)) as pool:
                 sent = []
-                while len(prompts) > keep and fillers.is_alive() and proxy.overloaded():
+                while prompts and fillers.is_alive() and proxy.overloaded():
                     prompt = prompts.pop(0)
                     sent.append((prompt, pool.submit(ask, prompt)))
                     time.sleep(0.5)
                 replies += [(prompt, future.result()) for prompt, future in sent]
         fillers.join()
-        if enough(replies) or len(prompts) <= keep:
+        if enough(replies) or not prompts:
             break
     assert replies, "the proxy never saw vLLM overloaded during a burst"
     return replies
@@ -376,23 +367,17 @@ def _overloaded_or_over(proxy: ProxyOnVllm, fillers: threading.Thread) -> bool:
 def settled_prompts(path: Path, quiet_for: float = 3.0, timeout: float = 60.0) -> set[str]:
     """The prompts of the documents in a diskcache store, once no new one came for
     ``quiet_for`` seconds."""
-    import diskcache
-
-    from litellm_semcache.errors import CorruptDocument
-    from litellm_semcache.store.document import Document
+    from litellm_semcache.store.base import Stored
+    from litellm_semcache.store.diskcache_store import DiskcacheStore
 
     prompts: set[str] = set()
     changed = started = time.monotonic()
     while time.monotonic() - changed < quiet_for and time.monotonic() - started < timeout:
-        with diskcache.Cache(str(path)) as cache:
-            now = set()
-            for key in cache.iterkeys():
-                value = cache.get(key)
-                if isinstance(value, bytes):
-                    try:
-                        now.add(Document.from_bytes(value).prompt)
-                    except CorruptDocument:
-                        continue
+        store = DiskcacheStore(path)
+        try:
+            now = {item.document.prompt for item in store.scan() if isinstance(item, Stored)}
+        finally:
+            store.close()
         if now != prompts:
             prompts, changed = now, time.monotonic()
         time.sleep(0.2)

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from harness import RedisServer, free_port, litellm_proxy
-from proxy_setup import ROOT, proxy_config
+from proxy_setup import ROOT, metric, proxy_config, wait_for_metric
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 KEY = "sk-tenant-a-0123456789"
@@ -66,39 +66,16 @@ def metrics_text(replica) -> str:
         return reply.read().decode()
 
 
-def _sample(replica, name: str, category: str) -> float:
-    for line in metrics_text(replica).splitlines():
-        if line.startswith(f'{name}{{category="{category}"}}'):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
-def stored(replica, category: str) -> float:
-    return _sample(replica, "semcache_stores_total", category)
-
-
-def entries(replica, category: str) -> float:
-    return _sample(replica, "semcache_entries", category)
-
-
-def wait_for_entries(replica, category: str, before: float, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while entries(replica, category) <= before:
-        assert time.monotonic() < deadline, f"{category} entries never grew past {before}"
-        time.sleep(0.02)
-
-
 def test_an_answer_stored_through_replica_a_is_served_by_replica_b(replicas, upstream):
     a, b = replicas["a"], replicas["b"]
-    before, held_before = stored(a, "chat"), entries(b, "chat")
+    before = metric(a["metrics"], "semcache_stores_total", category="chat")
+    held_before = metric(b["metrics"], "semcache_entries", category="chat")
     _, headers = chat(a, "hi, how are you today?")
     assert headers["x-semcache"] == "miss"
-    deadline = time.monotonic() + 10
-    while stored(a, "chat") <= before:  # LiteLLM stores in a background task
-        assert time.monotonic() < deadline, "replica A never stored the answer"
-        time.sleep(0.05)
+    # LiteLLM stores in a background task; then B's follower adopts it (no fixed sleep)
+    wait_for_metric(a["metrics"], "semcache_stores_total", before, category="chat")
     calls = upstream.calls
-    wait_for_entries(b, "chat", held_before)  # B's follower adopted it (not a fixed sleep)
+    wait_for_metric(b["metrics"], "semcache_entries", held_before, category="chat")
 
     reply, headers = chat(b, "hello, how are you doing?")
 
